@@ -1,0 +1,38 @@
+"""Where prodigy keeps its state. ``PRODIGY_HOME`` relocates all of it, worktrees included."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def prodigy_home(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    override = env.get("PRODIGY_HOME")
+    if override:
+        return Path(override).expanduser()
+    return Path.home() / ".prodigy"
+
+
+def worktrees_dir(repo_name: str, home: Path | None = None) -> Path:
+    return (home or prodigy_home()) / "worktrees" / repo_name
+
+
+def state_dir(session_id: str, home: Path | None = None) -> Path:
+    return (home or prodigy_home()) / "state" / session_id
+
+
+def events_dir(home: Path | None = None) -> Path:
+    return (home or prodigy_home()) / "events"
+
+
+def claude_logs_dir(home: Path | None = None) -> Path:
+    return (home or prodigy_home()) / "logs" / "claude-streaming"
+
+
+def kubernetes_config_file(home: Path | None = None) -> Path:
+    return (home or prodigy_home()) / "kubernetes.yaml"
+
+
+def run_index_file(home: Path | None = None) -> Path:
+    return (home or prodigy_home()) / "runs.jsonl"
