@@ -1,3 +1,16 @@
 """Import every command module so each registers its commands on the `prodigy` group."""
 
 from __future__ import annotations
+
+import importlib
+
+# One module per command group; each decorates functions with `@cli.command(...)`.
+COMMAND_MODULES = (
+    "prodigy.cli.run",        # cook/run, resume, exec, validate, init   (local executor)
+    "prodigy.cli.worktree",   # worktree ls|merge|clean
+    "prodigy.cli.cluster",    # cluster list|show|check|gc             (Kubernetes)
+    "prodigy.cli.agent",      # agent execute                           (inside the pod)
+)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name)

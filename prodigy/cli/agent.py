@@ -1,0 +1,3 @@
+"""Commands: agent (placeholder until implemented)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Commands: cluster (placeholder until implemented)."""
+
+from __future__ import annotations

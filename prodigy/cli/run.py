@@ -1,0 +1,3 @@
+"""Commands: run (placeholder until implemented)."""
+
+from __future__ import annotations

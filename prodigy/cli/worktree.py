@@ -1,0 +1,3 @@
+"""Commands: worktree (placeholder until implemented)."""
+
+from __future__ import annotations
