@@ -1,0 +1,113 @@
+"""Run a child process in its own process group, streaming its output while capturing it.
+
+The child gets a new session (``start_new_session``), so a terminal Ctrl+C reaches prodigy
+only; prodigy then ends the child's whole group (``sh -c`` plus everything it started).
+The same happens on a timeout. Nothing is left running after `run_process` returns or raises.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+LineSink = Callable[[str], None]
+
+# How long a group gets between SIGTERM and SIGKILL.
+KILL_GRACE_SECONDS = 2.0
+TIMEOUT_EXIT_CODE = -1
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration: float
+    timed_out: bool = False
+
+    @property
+    def success(self) -> bool:
+        return self.exit_code == 0
+
+
+def _pump(stream: IO[str], sink: LineSink | None, buffer: list[str]) -> None:
+    for line in iter(stream.readline, ""):
+        buffer.append(line)
+        if sink is not None:
+            sink(line)
+    stream.close()
+
+
+def terminate_group(proc: subprocess.Popen[str], grace: float = KILL_GRACE_SECONDS) -> None:
+    """SIGTERM the child's process group, then SIGKILL whatever is still there after `grace`."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            # The leader is gone; stragglers in the group get the same signal once more.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float | None = None,
+                on_stdout: LineSink | None = None, on_stderr: LineSink | None = None) -> ProcessResult:
+    """Run `argv`, feeding each output line to the sinks as it arrives; stdin is empty.
+
+    A timeout ends the group and returns exit code -1 with ``Command timed out after N seconds``
+    appended to stderr (upstream's wording). Any exception raised while waiting (an interrupt
+    turned into `Interrupted` by the signal handler) ends the group before it propagates.
+    """
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1, start_new_session=True,
+    )
+    out: list[str] = []
+    err: list[str] = []
+    assert proc.stdout is not None and proc.stderr is not None
+    pumps = [threading.Thread(target=_pump, args=(proc.stdout, on_stdout, out), daemon=True),
+             threading.Thread(target=_pump, args=(proc.stderr, on_stderr, err), daemon=True)]
+    for pump in pumps:
+        pump.start()
+    timed_out = False
+    try:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            terminate_group(proc)
+    except BaseException:
+        terminate_group(proc)
+        raise
+    for pump in pumps:
+        # A grandchild that escaped the group could hold the pipe open; don't wait for it forever.
+        pump.join(timeout=5.0)
+    stderr = "".join(err)
+    if timed_out:
+        stderr += f"Command timed out after {timeout:g} seconds\n"
+    return ProcessResult(
+        exit_code=TIMEOUT_EXIT_CODE if timed_out else proc.returncode,
+        stdout="".join(out), stderr=stderr, duration=time.monotonic() - started, timed_out=timed_out,
+    )
+
+
+def run_shell(command: str, *, cwd: Path, env: Mapping[str, str], timeout: float | None = None,
+              on_stdout: LineSink | None = None, on_stderr: LineSink | None = None) -> ProcessResult:
+    """`sh -c <command>` (upstream's shell step)."""
+    return run_process(["sh", "-c", command], cwd=cwd, env=env, timeout=timeout,
+                       on_stdout=on_stdout, on_stderr=on_stderr)

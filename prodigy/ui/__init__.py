@@ -1,0 +1,1 @@
+"""Terminal rendering: pure ``format_*`` functions returning strings, and thin printers."""
