@@ -1,0 +1,374 @@
+"""Read a workflow file into a validated `Workflow`, or fail with errors that name file, line and key.
+
+``.yml``/``.yaml`` files are parsed as YAML 1.2 with ruamel's round-trip loader, which remembers the
+line and column of every node; anything else is JSON (the same schema; positions come from parsing
+the JSON text as YAML, which it is). Validation is pydantic (`prodigy.workflow.model`); each
+pydantic error location is mapped back to the node's line so the message reads
+``wf.yml:7:20: commands[2].on_failure.max_attempts: expected a whole number, got 'three'``.
+
+Everything here is pure apart from reading the one file; nothing is printed. Deprecations and
+ignored keys are returned as `LoadedWorkflow.warnings` for the caller to show.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import types
+import typing
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from prodigy.errors import WorkflowFileError
+from prodigy.workflow.model import Workflow, WorkflowDocument
+
+__all__ = ["LoadedWorkflow", "load_workflow", "parse_workflow", "MAX_REPORTED_ERRORS"]
+
+MAX_REPORTED_ERRORS = 10
+YAML_SUFFIXES = (".yml", ".yaml")
+
+
+@dataclass(frozen=True)
+class LoadedWorkflow:
+    workflow: Workflow
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Position:
+    line: int  # 1-based
+    column: int  # 1-based
+
+
+def load_workflow(path: Path) -> LoadedWorkflow:
+    """Read and validate ``path``; raises WorkflowFileError (exit 2) for anything wrong with it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WorkflowFileError(f"Workflow file not found: {path}", hint="check the path and try again") from None
+    except IsADirectoryError:
+        raise WorkflowFileError(f"Workflow path is a directory, not a file: {path}") from None
+    except UnicodeDecodeError as error:
+        raise WorkflowFileError(f"Workflow file {path} is not UTF-8 text ({error.reason})") from None
+    except OSError as error:
+        raise WorkflowFileError(f"Cannot read workflow file {path}: {error.strerror}") from None
+    return parse_workflow(text, path)
+
+
+def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
+    """Validate workflow ``text`` as if read from ``path`` (the suffix picks YAML or JSON)."""
+    tree = _parse_yaml(text, path) if path.suffix.lower() in YAML_SUFFIXES else _parse_json(text, path)
+    if tree is None or (isinstance(tree, str) and not tree.strip()):
+        raise WorkflowFileError(
+            f"Workflow file {path} is empty",
+            hint="a workflow is a list of steps, e.g.\n  - shell: echo hello\n  - claude: /prodigy-lint",
+        )
+    if isinstance(tree, dict) and tree.get("mode") == "mapreduce":
+        raise WorkflowFileError(
+            f"MapReduce workflows are not yet supported: {path} has `mode: mapreduce`",
+            hint="run the steps as a standard workflow (a list of steps or `commands:`), or use upstream Prodigy "
+            "for MapReduce",
+        )
+    if not isinstance(tree, list | dict):
+        raise WorkflowFileError(
+            f"{path}: a workflow must be a list of steps or a mapping with `commands:`, "
+            f"not {_describe(_plain(tree))}",
+            hint="e.g.\n  - shell: echo hello",
+        )
+    bare_list = isinstance(tree, list)
+    plain = _plain(tree)
+    document_input = {"commands": plain} if bare_list else plain
+    try:
+        document = WorkflowDocument.model_validate(document_input)
+    except ValidationError as error:
+        raise WorkflowFileError(_format_errors(error.errors(), tree, path, bare_list=bare_list)) from None
+    workflow = Workflow.from_document(document, source=path, default_name=path.stem)
+    return LoadedWorkflow(workflow=workflow, warnings=_warnings(tree, document, path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+# ---------------------------------------------------------------------------------------------
+
+
+def _parse_yaml(text: str, path: Path) -> Any:
+    yaml = YAML(typ="rt")
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = error.problem or error.context or "invalid YAML"
+        if mark is None:
+            raise WorkflowFileError(f"Invalid YAML in {path}: {problem}") from None
+        raise WorkflowFileError(
+            f"Invalid YAML in {path} at line {mark.line + 1}, column {mark.column + 1}: {problem}\n"
+            + _caret(text, mark.line, mark.column),
+            hint=_yaml_hint(problem),
+        ) from None
+    except YAMLError as error:
+        raise WorkflowFileError(f"Invalid YAML in {path}: {error}") from None
+
+
+def _yaml_hint(problem: str) -> str | None:
+    if "mapping values are not allowed" in problem:
+        return "quote the value if it contains ': ' (e.g. shell: \"echo a: b\")"
+    if "found character '\\t'" in problem:
+        return "YAML does not allow tabs for indentation; use spaces"
+    if "duplicate key" in problem:
+        return "each key may appear once per mapping"
+    return None
+
+
+def _parse_json(text: str, path: Path) -> Any:
+    try:
+        json.loads(text) if text.strip() else None
+    except json.JSONDecodeError as error:
+        raise WorkflowFileError(
+            f"Invalid JSON in {path} at line {error.lineno}, column {error.colno}: {error.msg}\n"
+            + _caret(text, error.lineno - 1, error.colno - 1),
+            hint="workflow files that do not end in .yml/.yaml are read as JSON",
+        ) from None
+    # Valid JSON is valid YAML 1.2; parsing it again as YAML gives every node its line and column.
+    return YAML(typ="rt").load(text)
+
+
+def _caret(text: str, line: int, column: int) -> str:
+    lines = text.splitlines() or [""]
+    line = min(max(line, 0), len(lines) - 1)
+    number = f"{line + 1} | "
+    return f"  {number}{lines[line]}\n  {' ' * len(number)}{' ' * column}^"
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip types (CommentedMap, ScalarString, ScalarFloat …) as plain Python values."""
+    if isinstance(node, dict):
+        return {_plain(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    return node
+
+
+# ---------------------------------------------------------------------------------------------
+# Error reporting
+# ---------------------------------------------------------------------------------------------
+
+
+def _format_errors(errors: Sequence[ErrorDetails], tree: Any, path: Path, *, bare_list: bool) -> str:
+    problems: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for error in errors:
+        loc = _strip_tags(error["loc"])
+        shown_loc = loc[1:] if bare_list and loc[:1] == ("commands",) else loc
+        message = _describe_error(error, loc)
+        position = _position(tree, shown_loc, key_error=error["type"] in ("extra_forbidden", "unsupported"))
+        field_path = _render_path(shown_loc, error["type"]) or "(top level)"
+        key = (field_path, message)
+        if key in seen:
+            continue
+        seen.add(key)
+        where = f"{path}:{position.line}:{position.column}" if position else str(path)
+        problems.append(f"{where}: {field_path}: {message}")
+    shown = problems[:MAX_REPORTED_ERRORS]
+    if len(problems) > len(shown):
+        shown.append(f"… and {len(problems) - len(shown)} more")
+    if len(problems) == 1:
+        return f"Invalid workflow {shown[0]}"
+    return f"Invalid workflow {path} ({len(problems)} problems):\n" + "\n".join(f"  {line}" for line in shown)
+
+
+def _strip_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    # Union tags (see model.py) and pydantic's dict-key marker are not part of the user's file.
+    return tuple(
+        segment
+        for segment in loc
+        if not (isinstance(segment, str) and segment.startswith("<") and segment.endswith(">"))
+        and segment != "[key]"
+    )
+
+
+def _render_path(loc: Sequence[int | str], error_type: str) -> str:
+    text = ""
+    for segment in loc:
+        if isinstance(segment, int):
+            text += f"[{segment}]"
+        else:
+            text += f".{segment}" if text else str(segment)
+    return text
+
+
+def _position(tree: Any, loc: Sequence[int | str], *, key_error: bool) -> _Position | None:
+    """Line/column of the deepest node on ``loc`` that exists in the file."""
+    node = tree
+    position: _Position | None = _Position(1, 1)
+    for index, segment in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(node, CommentedMap) and segment in node:
+            key_line, key_column, value_line, value_column = node.lc.data[segment]
+            if last and key_error:
+                return _Position(key_line + 1, key_column + 1)
+            position = _Position(value_line + 1, value_column + 1)
+            node = node[segment]
+        elif isinstance(node, CommentedSeq) and isinstance(segment, int) and 0 <= segment < len(node):
+            line, column = node.lc.data[segment]
+            position = _Position(line + 1, column + 1)
+            node = node[segment]
+        else:
+            break
+    return position
+
+
+_TYPE_WORDS = {
+    "string_type": "expected a string",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "list_type": "expected a list",
+    "dict_type": "expected a mapping (key: value pairs)",
+    "model_type": "expected a mapping (key: value pairs)",
+    "model_attributes_type": "expected a mapping (key: value pairs)",
+}
+
+
+def _describe_error(error: ErrorDetails, loc: tuple[int | str, ...]) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        key = loc[-1] if loc else "?"
+        message = f"unknown key `{key}`"
+        suggestion = difflib.get_close_matches(str(key), _keys_at(loc[:-1]), n=1, cutoff=0.6)
+        if suggestion:
+            message += f" (did you mean `{suggestion[0]}`?)"
+        else:
+            allowed = _keys_at(loc[:-1])
+            if allowed:
+                message += f"; allowed keys: {', '.join(allowed)}"
+        return message
+    if kind == "missing":
+        key = loc[-1] if loc else "?"
+        return f"missing required key `{key}`"
+    if kind in ("too_short",) and isinstance(value, list) and not value:
+        return "must not be empty"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind in _TYPE_WORDS:
+        return f"{_TYPE_WORDS[kind]}, got {_describe(value)}"
+    if kind in ("literal_error", "enum"):
+        expected = str(error.get("ctx", {}).get("expected", "")).replace("'", "")
+        return f"expected one of {expected}, got {_describe(value)}"
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        return f"{message[0].lower()}{message[1:]}, got {_describe(value)}"
+    return message
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _keys_at(loc: Sequence[int | str]) -> list[str]:
+    """The keys the model at ``loc`` accepts (used for did-you-mean), or [] if not a model."""
+    annotation: Any = WorkflowDocument
+    for segment in loc:
+        annotation = _descend(annotation, segment)
+        if annotation is None:
+            return []
+    model = _model_of(annotation)
+    if model is None:
+        return []
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _members(annotation: Any) -> Iterator[Any]:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        yield from _members(typing.get_args(annotation)[0])
+    elif origin is typing.Union or origin is types.UnionType:
+        for member in typing.get_args(annotation):
+            yield from _members(member)
+    else:
+        yield annotation
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    for member in _members(annotation):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            return member
+    return None
+
+
+def _descend(annotation: Any, segment: int | str) -> Any:
+    if isinstance(segment, int):
+        for member in _members(annotation):
+            if typing.get_origin(member) is list:
+                return typing.get_args(member)[0]
+        return None
+    model = _model_of(annotation)
+    if model is not None:
+        for name, info in model.model_fields.items():
+            if segment in (name, info.alias):
+                return info.annotation
+        return None
+    for member in _members(annotation):
+        if typing.get_origin(member) is dict:
+            return typing.get_args(member)[1]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Warnings
+# ---------------------------------------------------------------------------------------------
+
+
+def _warnings(tree: Any, document: WorkflowDocument, path: Path) -> list[str]:
+    warnings = [
+        f"{path}:{line}: `test:` is deprecated; it runs as `shell:` with `on_failure:` "
+        "(write `shell: <command>` and move `on_failure` up to the step)"
+        for line in _deprecated_test_lines(tree)
+    ]
+    if document.env_files:
+        warnings.append(f"{path}: `env_files` is not supported yet and is ignored; put the variables in `env:`")
+    if document.profiles:
+        warnings.append(f"{path}: `profiles` are not supported yet and are ignored")
+    return warnings
+
+
+def _deprecated_test_lines(node: Any) -> Iterator[int]:
+    if isinstance(node, CommentedMap):
+        for key, value in node.items():
+            if key == "test" and isinstance(value, dict):
+                yield node.lc.data[key][0] + 1
+            yield from _deprecated_test_lines(value)
+    elif isinstance(node, CommentedSeq):
+        for item in node:
+            yield from _deprecated_test_lines(item)

@@ -1,0 +1,663 @@
+"""The workflow file as data: pydantic models for what users write, plus normalised views for the executor.
+
+The step schema is the *superset* described in prodigy-behaviour.md §2.8: every documented option is
+accepted and honoured in standard workflows (upstream silently drops several of them, §2.2).
+Unions that users write in several shapes (``on_failure``, ``validate``, ``merge`` …) are resolved
+here, once, into small value objects (`RetryFix`, `Handler`, `Validation`, `Incomplete`), so the
+executor never re-interprets raw YAML shapes.
+
+Unions are *tagged* (a function picks the one member that matches the input's shape) so a wrong
+value produces one error in words instead of one error per union member. Tags are written
+``<like-this>``; the loader drops them from error paths.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from prodigy.workflow import expressions
+
+__all__ = [
+    "CaptureFormat",
+    "CaptureStreams",
+    "ForeachSpec",
+    "Handler",
+    "Incomplete",
+    "MergeBlock",
+    "OnFailureSpec",
+    "OnIncompleteSpec",
+    "RetryFix",
+    "Step",
+    "StepKind",
+    "ValidateSpec",
+    "Validation",
+    "Workflow",
+    "WorkflowDocument",
+    "WriteFileSpec",
+]
+
+
+class StepKind(StrEnum):
+    CLAUDE = "claude"
+    SHELL = "shell"
+    WRITE_FILE = "write_file"
+    FOREACH = "foreach"
+
+
+class CaptureFormat(StrEnum):
+    STRING = "string"
+    JSON = "json"
+    LINES = "lines"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+
+
+class CaptureStreams(StrEnum):
+    STDOUT = "stdout"
+    STDERR = "stderr"
+    BOTH = "both"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _shape_error(expected: str) -> PydanticCustomError:
+    return PydanticCustomError("shape", "expected {expected}", {"expected": expected})
+
+
+def _scalar_text(value: Any) -> Any:
+    """YAML turns `PORT: 8080` or `DEBUG: true` into numbers/booleans; env values are text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+EnvValue = Annotated[str, BeforeValidator(_scalar_text)]
+PositiveInt = Annotated[int, Field(ge=1)]
+NonEmptyText = Annotated[str, Field(min_length=1)]
+
+
+def _bool_or(expected: str, *types: type) -> BeforeValidator:
+    """Reject anything that isn't one of ``types`` with one message (instead of one per union member)."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, types):
+            raise _shape_error(expected)
+        return value
+
+    return BeforeValidator(check)
+
+
+# ---------------------------------------------------------------------------------------------
+# Nested specs
+# ---------------------------------------------------------------------------------------------
+
+
+class WriteFileSpec(_Model):
+    """``write_file: {path, content, format, mode, create_dirs}``; path and content are interpolated."""
+
+    path: NonEmptyText
+    content: str
+    format: Literal["text", "json", "yaml"] = "text"
+    mode: str = "0644"
+    create_dirs: bool = False
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _octal_mode(cls, value: Any) -> Any:
+        # YAML 1.2 reads an unquoted 0644 as the decimal number 644; the digits are what the user meant.
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = f"0{value}"
+        if isinstance(value, str) and not re.fullmatch(r"0?[0-7]{3,4}", value):
+            raise _shape_error('an octal file mode such as "0644"')
+        return value
+
+    @property
+    def mode_bits(self) -> int:
+        return int(self.mode, 8)
+
+
+class ForeachSpec(_Model):
+    """``foreach: {foreach: <command or list>, do: [steps], parallel, continue_on_error, max_items}``."""
+
+    items: Annotated[str | list[str], _bool_or("a shell command (string) or a list of strings", str, list)] = Field(
+        alias="foreach"
+    )
+    steps: list[Step] = Field(alias="do", min_length=1)
+    parallel: Annotated[bool | int, _bool_or("true/false or a number of parallel items", bool, int)] = False
+    continue_on_error: bool = False
+    max_items: PositiveInt | None = None
+
+    @property
+    def max_parallel(self) -> int:
+        """How many items run at once (1 = sequential)."""
+        if self.parallel is True:
+            return 4
+        if self.parallel is False:
+            return 1
+        return max(1, self.parallel)
+
+
+class TestSpec(_Model):
+    """Deprecated ``test: {command, on_failure}``; converted to ``shell`` + ``on_failure`` on load."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    command: NonEmptyText
+    on_failure: OnFailureSpec | None = None
+
+
+class OnFailureSpec(_Model):
+    """The mapping form of ``on_failure``.
+
+    Two upstream shapes share it: the retry loop ``{claude, max_attempts=3, fail_workflow=false,
+    commit_required=true}`` (on shell steps) and the handler ``{shell?|claude?|commands?,
+    fail_workflow=false, max_attempts|max_retries}``. `Step.failure` tells them apart.
+    """
+
+    claude: NonEmptyText | None = None
+    shell: NonEmptyText | None = None
+    commands: list[Step] | None = None
+    fail_workflow: bool | None = None
+    max_attempts: PositiveInt | None = None
+    max_retries: Annotated[int, Field(ge=0)] | None = None
+    commit_required: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> OnFailureSpec:
+        given = [name for name in ("claude", "shell", "commands") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise PydanticCustomError(
+                "shape", "use only one of `claude`, `shell` or `commands` (found {found})", {"found": ", ".join(given)}
+            )
+        if self.max_attempts is not None and self.max_retries is not None:
+            raise PydanticCustomError("shape", "use either `max_attempts` or `max_retries`, not both")
+        return self
+
+
+class OnIncompleteSpec(_Model):
+    """``on_incomplete: {claude?|shell?|commands?, max_attempts=2, fail_workflow=true, commit_required=false, prompt?}``."""
+
+    claude: NonEmptyText | None = None
+    shell: NonEmptyText | None = None
+    commands: list[Step] | None = None
+    prompt: str | None = None
+    max_attempts: PositiveInt = 2
+    fail_workflow: bool = True
+    commit_required: bool = False
+
+    @model_validator(mode="after")
+    def _one_action(self) -> OnIncompleteSpec:
+        _require_one_action(self.claude, self.shell, self.commands)
+        return self
+
+
+class ValidateSpec(_Model):
+    """``validate: {claude?|shell?|commands?, threshold=100, timeout?, result_file?, on_incomplete?}``."""
+
+    claude: NonEmptyText | None = None
+    shell: NonEmptyText | None = None
+    commands: list[Step] | None = None
+    threshold: Annotated[float, Field(ge=0, le=100)] = 100.0
+    timeout: PositiveInt | None = None
+    result_file: NonEmptyText | None = None
+    on_incomplete: OnIncompleteInput | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> ValidateSpec:
+        _require_one_action(self.claude, self.shell, self.commands)
+        return self
+
+
+def _require_one_action(claude: str | None, shell: str | None, commands: list[Step] | None) -> None:
+    given = [name for name, value in (("claude", claude), ("shell", shell), ("commands", commands)) if value is not None]
+    if len(given) != 1:
+        raise PydanticCustomError(
+            "shape",
+            "needs exactly one of `claude`, `shell` or `commands` (found {found})",
+            {"found": ", ".join(given) or "none"},
+        )
+
+
+def _shape_tag(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "<bool>"
+    if isinstance(value, str):
+        return "<command>"
+    if isinstance(value, list):
+        return "<list>"
+    if isinstance(value, dict | BaseModel):
+        return "<mapping>"
+    return None
+
+
+OnFailureInput = Annotated[
+    Annotated[bool, Tag("<bool>")]
+    | Annotated[NonEmptyText, Tag("<command>")]
+    | Annotated[list[NonEmptyText], Tag("<list>")]
+    | Annotated[OnFailureSpec, Tag("<mapping>")],
+    Discriminator(
+        _shape_tag,
+        custom_error_type="shape",
+        custom_error_message="expected true/false, a command, a list of commands, or a mapping such as "
+        "{claude: '/fix ${shell.output}', max_attempts: 3}",
+    ),
+]
+
+OnIncompleteInput = Annotated[
+    Annotated[list["Step"], Tag("<list>")] | Annotated[OnIncompleteSpec, Tag("<mapping>")],
+    Discriminator(
+        _shape_tag,
+        custom_error_type="shape",
+        custom_error_message="expected a list of steps or a mapping such as {claude: '/complete ${validation.gaps}'}",
+    ),
+]
+
+ValidateInput = Annotated[
+    Annotated[list["Step"], Tag("<list>")] | Annotated[ValidateSpec, Tag("<mapping>")],
+    Discriminator(
+        _shape_tag,
+        custom_error_type="shape",
+        custom_error_message="expected a list of steps or a mapping such as {claude: '/check', result_file: 'r.json'}",
+    ),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalised views (what the executor consumes)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryFix:
+    """Shell retry loop: run the step; on failure run ``claude`` (with ``${shell.output}``) and retry.
+
+    ``max_attempts`` counts runs of the shell command: 3 means up to 3 shell runs and 2 fixes.
+    """
+
+    claude: str
+    max_attempts: int = 3
+    fail_workflow: bool = False
+    commit_required: bool = True
+
+
+@dataclass(frozen=True)
+class Handler:
+    """Generic failure handler: run ``steps`` (with ``${error.*}``); all succeed -> step recovered.
+
+    If a handler step fails, the original step is re-run up to ``max_retries`` times. With no
+    ``steps`` the handler only decides whether the failure stops the workflow (``on_failure: true``).
+    """
+
+    steps: tuple[Step, ...] = ()
+    fail_workflow: bool = False
+    max_retries: int = 0
+
+
+@dataclass(frozen=True)
+class Incomplete:
+    """What to do while validation reports less than the threshold."""
+
+    steps: tuple[Step, ...]
+    max_attempts: int = 2
+    fail_workflow: bool = True
+    commit_required: bool = False
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Run ``steps`` after the step succeeds; read a ValidationResult JSON from ``result_file`` or stdout."""
+
+    steps: tuple[Step, ...]
+    threshold: float = 100.0
+    timeout: int | None = None
+    result_file: str | None = None
+    on_incomplete: Incomplete | None = None
+
+
+def command_step(text: str) -> Step:
+    """Upstream's rule for handler strings: ``/name …`` is a Claude slash command, anything else is shell."""
+    return Step(claude=text) if text.lstrip().startswith("/") else Step(shell=text)
+
+
+def _action_steps(claude: str | None, shell: str | None, commands: list[Step] | None) -> tuple[Step, ...]:
+    if commands is not None:
+        return tuple(commands)
+    if claude is not None:
+        return (Step(claude=claude),)
+    if shell is not None:
+        return (Step(shell=shell),)
+    return ()
+
+
+# ---------------------------------------------------------------------------------------------
+# Step
+# ---------------------------------------------------------------------------------------------
+
+_UNSUPPORTED_KINDS = {
+    "analyze": "`analyze:` steps are not supported (upstream removed analysis in v0.3.0); delete this step",
+    "goal_seek": "`goal_seek:` steps are not supported (upstream removed them); use a `shell:` or `claude:` step "
+    "with `validate:` and `on_incomplete:` instead",
+}
+
+
+class Step(_Model):
+    """One workflow step: exactly one of ``claude``, ``shell``, ``write_file``, ``foreach`` plus options."""
+
+    claude: NonEmptyText | None = None
+    shell: NonEmptyText | None = None
+    write_file: WriteFileSpec | None = None
+    foreach: ForeachSpec | None = None
+    test: TestSpec | None = None
+
+    id: NonEmptyText | None = None
+    name: NonEmptyText | None = None
+    commit_required: bool = False
+    capture_output: Annotated[bool | str, _bool_or("true/false or a variable name", bool, str)] = False
+    capture: NonEmptyText | None = None
+    capture_format: CaptureFormat = CaptureFormat.STRING
+    capture_streams: CaptureStreams = CaptureStreams.STDOUT
+    output_file: NonEmptyText | None = None
+    timeout: PositiveInt | None = None
+    when: NonEmptyText | None = None
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    working_dir: NonEmptyText | None = None
+    on_failure: OnFailureInput | None = None
+    on_success: Step | None = None
+    validate_: ValidateInput | None = Field(default=None, alias="validate")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_removed_kinds(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, message in _UNSUPPORTED_KINDS.items():
+                if key in data:
+                    raise PydanticCustomError("unsupported", message)
+        return data
+
+    @field_validator("when")
+    @classmethod
+    def _parse_when(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                expressions.parse(value)
+            except expressions.ExpressionError as error:
+                raise PydanticCustomError("expression", "invalid condition: {error}", {"error": str(error)}) from None
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> Step:
+        kinds = [kind for kind in ("claude", "shell", "write_file", "foreach", "test") if getattr(self, kind) is not None]
+        if not kinds:
+            raise PydanticCustomError(
+                "shape", "a step needs one of `claude`, `shell`, `write_file` or `foreach` (e.g. `- shell: make test`)"
+            )
+        if len(kinds) > 1:
+            raise PydanticCustomError(
+                "shape",
+                "a step has exactly one of `claude`, `shell`, `write_file` or `foreach`; found {found}. "
+                "Split it into separate steps",
+                {"found": ", ".join(f"`{kind}`" for kind in kinds)},
+            )
+        if self.test is not None:
+            if self.on_failure is not None:
+                raise PydanticCustomError(
+                    "shape", "put `on_failure` inside `test:` or convert the step to `shell:`, not both"
+                )
+            # Deprecated form: behave exactly like `shell:` + `on_failure:` (the loader warns).
+            return self.model_copy(update={"shell": self.test.command, "on_failure": self.test.on_failure, "test": None})
+        return self
+
+    # -- views ----------------------------------------------------------------------------------
+
+    @property
+    def kind(self) -> StepKind:
+        if self.claude is not None:
+            return StepKind.CLAUDE
+        if self.shell is not None:
+            return StepKind.SHELL
+        if self.write_file is not None:
+            return StepKind.WRITE_FILE
+        return StepKind.FOREACH
+
+    @property
+    def command(self) -> str:
+        """The text of a claude/shell step; the path for write_file; the item source for foreach."""
+        if self.claude is not None:
+            return self.claude
+        if self.shell is not None:
+            return self.shell
+        if self.write_file is not None:
+            return self.write_file.path
+        assert self.foreach is not None
+        items = self.foreach.items
+        return items if isinstance(items, str) else ", ".join(items)
+
+    @property
+    def display(self) -> str:
+        """One-line label for headers and errors: ``shell: cargo test``, ``claude: /x``."""
+        if self.name is not None:
+            return self.name
+        first_line = self.command.strip().splitlines()[0] if self.command.strip() else ""
+        more = " …" if "\n" in self.command.strip() else ""
+        return f"{self.kind.value}: {first_line}{more}"
+
+    @property
+    def capture_name(self) -> str | None:
+        """The variable an explicit `capture:` / `capture_output: NAME` stores output into."""
+        if self.capture is not None:
+            return self.capture
+        if isinstance(self.capture_output, str):
+            return self.capture_output
+        return None
+
+    @property
+    def captures_output(self) -> bool:
+        """True when output must be kept (``capture_output: true`` stores it as ``<kind>.output``)."""
+        return self.capture_output is not False or self.capture is not None
+
+    @property
+    def failure(self) -> RetryFix | Handler | None:
+        """``on_failure`` as the executor needs it (None = a failure fails the workflow)."""
+        spec = self.on_failure
+        if spec is None or spec is False:
+            return None
+        if spec is True:
+            return Handler(steps=(), fail_workflow=False)
+        if isinstance(spec, str):
+            return Handler(steps=(command_step(spec),))
+        if isinstance(spec, list):
+            return Handler(steps=tuple(command_step(text) for text in spec))
+        is_retry_loop = (
+            self.kind is StepKind.SHELL and spec.claude is not None and spec.max_retries is None
+        )
+        if is_retry_loop:
+            assert spec.claude is not None
+            return RetryFix(
+                claude=spec.claude,
+                max_attempts=spec.max_attempts if spec.max_attempts is not None else 3,
+                fail_workflow=bool(spec.fail_workflow),
+                commit_required=spec.commit_required if spec.commit_required is not None else True,
+            )
+        if spec.max_retries is not None:
+            retries = spec.max_retries
+        elif spec.max_attempts is not None:
+            retries = spec.max_attempts - 1  # attempts count the first run
+        else:
+            retries = 0
+        steps = _action_steps(spec.claude, spec.shell, spec.commands)
+        fail = bool(spec.fail_workflow) if spec.fail_workflow is not None else False
+        return Handler(steps=steps, fail_workflow=fail, max_retries=retries)
+
+    @property
+    def validation(self) -> Validation | None:
+        spec = self.validate_
+        if spec is None:
+            return None
+        if isinstance(spec, list):
+            return Validation(steps=tuple(spec))
+        return Validation(
+            steps=_action_steps(spec.claude, spec.shell, spec.commands),
+            threshold=spec.threshold,
+            timeout=spec.timeout,
+            result_file=spec.result_file,
+            on_incomplete=_incomplete(spec.on_incomplete),
+        )
+
+    def children(self) -> tuple[Step, ...]:
+        """Every step nested in this one (foreach body, handlers, validators, on_success)."""
+        nested: list[Step] = []
+        if self.foreach is not None:
+            nested.extend(self.foreach.steps)
+        failure = self.failure
+        if isinstance(failure, Handler):
+            nested.extend(failure.steps)
+        if self.on_success is not None:
+            nested.append(self.on_success)
+        validation = self.validation
+        if validation is not None:
+            nested.extend(validation.steps)
+            if validation.on_incomplete is not None:
+                nested.extend(validation.on_incomplete.steps)
+        return tuple(nested)
+
+
+def _incomplete(spec: list[Step] | OnIncompleteSpec | None) -> Incomplete | None:
+    if spec is None:
+        return None
+    if isinstance(spec, list):
+        return Incomplete(steps=tuple(spec))
+    return Incomplete(
+        steps=_action_steps(spec.claude, spec.shell, spec.commands),
+        max_attempts=spec.max_attempts,
+        fail_workflow=spec.fail_workflow,
+        commit_required=spec.commit_required,
+        prompt=spec.prompt,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Workflow
+# ---------------------------------------------------------------------------------------------
+
+
+class MergeSpec(_Model):
+    commands: list[Step] = Field(min_length=1)
+    timeout: PositiveInt | None = None
+
+
+MergeInput = Annotated[
+    Annotated[list["Step"], Tag("<list>")] | Annotated[MergeSpec, Tag("<mapping>")],
+    Discriminator(
+        _shape_tag,
+        custom_error_type="shape",
+        custom_error_message="expected a list of steps or a mapping {commands: [...], timeout: seconds}",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class MergeBlock:
+    """A custom ``merge:`` block: steps run in the worktree with ``${merge.*}`` variables."""
+
+    steps: tuple[Step, ...]
+    timeout: int | None = None
+
+
+class WorkflowDocument(_Model):
+    """The object shape of a workflow file (a bare list of steps is wrapped into ``commands``)."""
+
+    name: NonEmptyText | None = None
+    mode: Literal["standard", "mapreduce"] = "standard"
+    commands: list[Step] = Field(min_length=1)
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    secrets: dict[str, EnvValue] = Field(default_factory=dict)
+    env_files: list[str] = Field(default_factory=list)
+    profiles: dict[str, Any] = Field(default_factory=dict)
+    merge: MergeInput | None = None
+
+
+class Workflow(_Model):
+    """A validated workflow, ready to plan or run."""
+
+    name: str
+    steps: list[Step]
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, str] = Field(default_factory=dict)
+    merge: MergeBlock | None = None
+    source: Path | None = None
+
+    @classmethod
+    def from_document(cls, document: WorkflowDocument, *, source: Path | None, default_name: str) -> Workflow:
+        merge: MergeBlock | None = None
+        if isinstance(document.merge, list):
+            merge = MergeBlock(steps=tuple(document.merge))
+        elif document.merge is not None:
+            merge = MergeBlock(steps=tuple(document.merge.commands), timeout=document.merge.timeout)
+        return cls(
+            name=document.name or default_name,
+            steps=list(document.commands),
+            env=dict(document.env),
+            secrets=dict(document.secrets),
+            merge=merge,
+            source=source,
+        )
+
+    @property
+    def all_env(self) -> dict[str, str]:
+        """Workflow env for every step: ``env`` plus ``secrets`` (secrets win; mask their values in output)."""
+        return {**self.env, **self.secrets}
+
+    def walk(self) -> list[Step]:
+        """Every step in the workflow, nested ones included (depth first), merge block last."""
+        found: list[Step] = []
+
+        def visit(step: Step) -> None:
+            found.append(step)
+            for child in step.children():
+                visit(child)
+
+        for step in self.steps:
+            visit(step)
+        if self.merge is not None:
+            for step in self.merge.steps:
+                visit(step)
+        return found
+
+    @property
+    def uses_claude(self) -> bool:
+        """Whether any step (nested or in the merge block) needs the `claude` CLI."""
+        return any(
+            step.kind is StepKind.CLAUDE or isinstance(step.failure, RetryFix) for step in self.walk()
+        )
+
+
+ForeachSpec.model_rebuild()
+TestSpec.model_rebuild()
+OnFailureSpec.model_rebuild()
+OnIncompleteSpec.model_rebuild()
+ValidateSpec.model_rebuild()
+Step.model_rebuild()
+MergeSpec.model_rebuild()
+WorkflowDocument.model_rebuild()
+Workflow.model_rebuild()
