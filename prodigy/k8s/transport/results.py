@@ -1,0 +1,271 @@
+"""Commits out: the pod packs its result, the results container prints it, the CLI imports it.
+
+result.tar (uncompressed; the bundle inside is already compressed):
+    result.json       ResultSummary: base, head, branch, exit code, commit count, how commits travel
+    commits.bundle    `git bundle` of base..head (thin, prerequisite = base); absent with no commits
+                      or in remote mode, where the pod pushed the branch instead
+    state/...         the run's checkpoint directory, so `prodigy resume` can continue it
+
+Hand-off inside the pod goes through the shared emptyDir, never the network:
+    the agent touches `heartbeat` every few seconds while it lives, and renames `result.tar.tmp`
+    to `result.tar` when the export is complete (the rename is the "done" signal);
+    the results container waits for `result.tar` and prints it framed (framing.py), or prints a
+    `none` frame once the heartbeat goes stale, so the pod always terminates.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from prodigy.errors import GitError
+from prodigy.k8s.transport.framing import decode_frames, encode_frames, none_frame
+from prodigy.k8s.transport.manifest import TransportError
+from prodigy.local import git as gitops
+from prodigy.local.git import git
+
+RESULT_FILE = "result.tar"
+HEARTBEAT_FILE = "heartbeat"
+SUMMARY_MEMBER = "result.json"
+BUNDLE_MEMBER = "commits.bundle"
+STATE_PREFIX = "state/"
+
+
+@dataclass(frozen=True)
+class ResultSummary:
+    base_sha: str
+    head_sha: str
+    branch: str
+    exit_code: int
+    commits: int
+    carried_by: str           # "bundle" | "push" | "none"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ResultSummary:
+        try:
+            raw = json.loads(text)
+            return cls(raw["base_sha"], raw["head_sha"], raw["branch"], int(raw["exit_code"]),
+                       int(raw["commits"]), raw["carried_by"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransportError(f"result summary is malformed: {exc}") from exc
+
+
+# ---------------------------------------------------------------- pod: the agent container
+
+class Heartbeat:
+    """Touch `<out_dir>/heartbeat` every `interval` seconds while the agent process is alive."""
+
+    def __init__(self, out_dir: Path, interval: float = 2.0) -> None:
+        self._path = out_dir / HEARTBEAT_FILE
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="prodigy-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._path.touch()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._interval + 1)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._path.touch()
+
+
+def export_results(
+    repo_dir: Path, *, base_sha: str, branch: str, exit_code: int, out_dir: Path,
+    state_dir: Path | None = None, carry_commits: bool = True,
+) -> ResultSummary:
+    """Write `<out_dir>/result.tar` atomically; call on success and on failure alike."""
+    head = git("rev-parse", "HEAD^{commit}", cwd=repo_dir).stdout.strip()
+    # Steps may leave HEAD detached; the branch is what the user gets back, so it follows HEAD.
+    git("update-ref", f"refs/heads/{branch}", head, cwd=repo_dir)
+    commits = gitops.count_commits(repo_dir, base_sha, head) if head != base_sha else 0
+    carried_by = "none" if commits == 0 else ("bundle" if carry_commits else "push")
+    summary = ResultSummary(base_sha, head, branch, exit_code, commits, carried_by)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    partial = out_dir / (RESULT_FILE + ".tmp")
+    with tempfile.TemporaryDirectory(prefix="prodigy-result-") as scratch, tarfile.open(partial, "w") as tar:
+        _add_bytes(tar, SUMMARY_MEMBER, summary.to_json().encode())
+        if carried_by == "bundle":
+            bundle = Path(scratch) / BUNDLE_MEMBER
+            git("bundle", "create", "--quiet", str(bundle), f"^{base_sha}", f"refs/heads/{branch}", cwd=repo_dir)
+            tar.add(bundle, arcname=BUNDLE_MEMBER)
+        if state_dir is not None and state_dir.is_dir():
+            for path in sorted(state_dir.rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    tar.add(path, arcname=STATE_PREFIX + path.relative_to(state_dir).as_posix())
+    partial.replace(out_dir / RESULT_FILE)
+    return summary
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    import io
+
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = int(time.time())
+    tar.addfile(info, io.BytesIO(data))
+
+
+# ---------------------------------------------------------------- pod: the results container
+
+def wait_and_emit(
+    out_dir: Path, write_line: Callable[[str], None], *,
+    clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+    poll_seconds: float = 0.05, stale_after: float = 20.0, startup_grace: float = 300.0,
+) -> bool:
+    """Wait for the agent's result and print it framed; True if a result was printed.
+
+    Never fails: this container's exit code must not change the pod's outcome, and it must end
+    even when the agent was killed (OOM, deadline) before exporting, so the Job can finish.
+    """
+    result = out_dir / RESULT_FILE
+    heartbeat = out_dir / HEARTBEAT_FILE
+    started = clock()
+    while True:
+        if result.is_file():
+            with result.open("rb") as source:
+                for line in encode_frames(source):
+                    write_line(line)
+            return True
+        now = clock()
+        try:
+            beat_age = now - heartbeat.stat().st_mtime
+        except FileNotFoundError:
+            if now - started > startup_grace:
+                write_line(none_frame(f"the agent never started (no heartbeat within {startup_grace:.0f}s)"))
+                return False
+        else:
+            if beat_age > stale_after:
+                write_line(none_frame(f"the agent stopped without exporting a result (silent for {beat_age:.0f}s)"))
+                return False
+        sleep(poll_seconds)
+
+
+# ---------------------------------------------------------------- CLI: collect and import
+
+@dataclass(frozen=True)
+class CollectedResult:
+    """A verified result.tar on local disk (delete `path` when done)."""
+
+    path: Path
+    summary: ResultSummary
+
+
+def receive(lines: Iterable[str], spool_dir: Path) -> CollectedResult | None:
+    """Decode framed log lines into a verified result file; None when the pod sent none."""
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="result-", suffix=".tar", dir=spool_dir)
+    path = Path(name)
+    with open(fd, "w+b") as sink:
+        outcome = decode_frames(lines, sink)
+    if not outcome.found:
+        path.unlink()
+        return None
+    return CollectedResult(path, read_summary(path))
+
+
+def read_summary(result_tar: Path) -> ResultSummary:
+    try:
+        with tarfile.open(result_tar, "r:") as tar:
+            member = tar.extractfile(SUMMARY_MEMBER)
+            if member is None:
+                raise KeyError(SUMMARY_MEMBER)
+            return ResultSummary.from_json(member.read().decode())
+    except (tarfile.TarError, KeyError) as exc:
+        raise TransportError(f"result archive {result_tar} is unreadable: {exc}") from exc
+
+
+def import_results(
+    repo: Path, result_tar: Path, *, expected_base: str, branch: str, state_dest: Path | None,
+    fetch_pushed: Callable[[str], None] | None = None,
+) -> ResultSummary:
+    """Land the pod's commits on local branch `branch` (created or fast-forwarded) and its checkpoint.
+
+    Verifies the base matches what was shipped and is an ancestor of the returned head, so a
+    result can never rewrite the user's history. Commit ids are exactly the pod's.
+    `fetch_pushed(ref)` fetches the pod's pushed branch into `ref` (remote mode).
+    """
+    summary = read_summary(result_tar)
+    if summary.base_sha != expected_base or summary.branch != branch:
+        raise TransportError(
+            f"result belongs to another run: base {summary.base_sha[:12]} on {summary.branch}, "
+            f"expected base {expected_base[:12]} on {branch}"
+        )
+    incoming = f"refs/prodigy/incoming/{branch}"
+    with tempfile.TemporaryDirectory(prefix="prodigy-import-") as scratch, tarfile.open(result_tar, "r:") as tar:
+        if summary.carried_by == "bundle":
+            bundle = Path(scratch) / BUNDLE_MEMBER
+            _extract_member(tar, BUNDLE_MEMBER, bundle)
+            verify = git("bundle", "verify", "--quiet", str(bundle), cwd=repo, check=False)
+            if not verify.ok:
+                raise TransportError(f"the returned commits do not apply to this repository: {verify.stderr.strip()}")
+            git("fetch", "--quiet", "--no-tags", str(bundle), f"+refs/heads/{branch}:{incoming}", cwd=repo)
+        elif summary.carried_by == "push":
+            if fetch_pushed is None:
+                raise TransportError("the pod pushed its commits but no remote was given to fetch them from")
+            fetch_pushed(incoming)
+        else:
+            git("update-ref", incoming, summary.base_sha, cwd=repo)
+        try:
+            _advance_branch(repo, branch, incoming, summary)
+        finally:
+            git("update-ref", "-d", incoming, cwd=repo, check=False)
+        if state_dest is not None:
+            _extract_state(tar, state_dest)
+    return summary
+
+
+def _advance_branch(repo: Path, branch: str, incoming: str, summary: ResultSummary) -> None:
+    got = git("rev-parse", f"{incoming}^{{commit}}", cwd=repo).stdout.strip()
+    if got != summary.head_sha:
+        raise TransportError(f"returned branch is at {got[:12]}, the pod reported {summary.head_sha[:12]}")
+    if not gitops.is_ancestor(repo, summary.base_sha, got):
+        raise TransportError(f"returned branch does not descend from the base commit {summary.base_sha[:12]}")
+    if not gitops.branch_exists(repo, branch):
+        git("branch", branch, got, cwd=repo)
+        return
+    current = git("rev-parse", f"refs/heads/{branch}", cwd=repo).stdout.strip()
+    if current == got:
+        return
+    if not gitops.is_ancestor(repo, current, got):
+        raise GitError(f"branch {branch} moved locally to {current[:12]}; the cluster result {got[:12]} "
+                       "does not contain it, so it was not applied", hint=f"inspect with: git log {branch}")
+    checkout = gitops.checkout_of_branch(repo, branch)
+    if checkout is not None:
+        # Fast-forward the worktree that has the branch checked out (a resumed session).
+        git("merge", "--ff-only", "--quiet", got, cwd=checkout)
+    else:
+        git("update-ref", f"refs/heads/{branch}", got, current, cwd=repo)
+
+
+def _extract_member(tar: tarfile.TarFile, name: str, dest: Path) -> None:
+    source = tar.extractfile(name)
+    if source is None:
+        raise TransportError(f"result archive lacks {name}")
+    with source, dest.open("wb") as sink:
+        shutil.copyfileobj(source, sink)
+
+
+def _extract_state(tar: tarfile.TarFile, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for member in tar.getmembers():
+        if member.isfile() and member.name.startswith(STATE_PREFIX):
+            member.name = member.name[len(STATE_PREFIX):]
+            tar.extract(member, dest, filter="data")
+
