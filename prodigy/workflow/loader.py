@@ -33,6 +33,9 @@ from prodigy.workflow.model import Workflow, WorkflowDocument
 __all__ = ["LoadedWorkflow", "load_workflow", "parse_workflow", "MAX_REPORTED_ERRORS"]
 
 MAX_REPORTED_ERRORS = 10
+_STEPS_HINT = (
+    "a workflow is a list of steps (or a mapping with `commands:`), e.g.\n  - shell: make test\n  - claude: /prodigy-lint"
+)
 YAML_SUFFIXES = (".yml", ".yaml")
 
 
@@ -69,7 +72,7 @@ def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
     if tree is None or (isinstance(tree, str) and not tree.strip()):
         raise WorkflowFileError(
             f"Workflow file {path} is empty",
-            hint="a workflow is a list of steps, e.g.\n  - shell: echo hello\n  - claude: /prodigy-lint",
+            hint=_STEPS_HINT,
         )
     if isinstance(tree, dict) and tree.get("mode") == "mapreduce":
         raise WorkflowFileError(
@@ -84,6 +87,15 @@ def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
             hint="e.g.\n  - shell: echo hello",
         )
     bare_list = isinstance(tree, list)
+    steps = tree if bare_list else tree.get("commands")
+    if isinstance(steps, list) and not steps:
+        raise WorkflowFileError(f"Workflow file {path} has no steps", hint=_STEPS_HINT)
+    if isinstance(tree, dict) and "commands" not in tree and "steps" in tree:
+        line = tree.lc.data["steps"][0] + 1 if isinstance(tree, CommentedMap) else 1
+        raise WorkflowFileError(
+            f"Invalid workflow {path}:{line}: `steps:` is not a workflow key; list the steps under `commands:`",
+            hint=_STEPS_HINT,
+        )
     plain = _plain(tree)
     document_input = {"commands": plain} if bare_list else plain
     try:
@@ -108,8 +120,13 @@ def _parse_yaml(text: str, path: Path) -> Any:
         problem = error.problem or error.context or "invalid YAML"
         if mark is None:
             raise WorkflowFileError(f"Invalid YAML in {path}: {problem}") from None
+        context = ""
+        start = error.context_mark
+        if error.context and start is not None and start is not mark:
+            # e.g. an unclosed quote: the problem is at the end of the file, the cause where it began.
+            context = f" ({error.context}, which starts at line {start.line + 1}, column {start.column + 1})"
         raise WorkflowFileError(
-            f"Invalid YAML in {path} at line {mark.line + 1}, column {mark.column + 1}: {problem}\n"
+            f"Invalid YAML in {path} at line {mark.line + 1}, column {mark.column + 1}: {problem}{context}\n"
             + _caret(text, mark.line, mark.column),
             hint=_yaml_hint(problem),
         ) from None
