@@ -4,9 +4,9 @@ Grammar (a small recursive-descent parser; nothing is ever passed to ``eval``)::
 
     expr       := or
     or         := and ( "||" and )*
-    and        := not ( "&&" not )*
-    not        := "!" not | comparison
-    comparison := operand ( ( "==" | "!=" | ">=" | "<=" | ">" | "<" ) operand )?
+    and        := comparison ( "&&" comparison )*
+    comparison := unary ( ( "==" | "!=" | ">=" | "<=" | ">" | "<" ) unary )?
+    unary      := "!" unary | operand
     operand    := "(" expr ")" | "${" path "}" | identifier-path | string | number | true | false | null
 
 A variable is looked up with the same rules as interpolation (flat dotted key first, then a nested
@@ -141,22 +141,22 @@ class _Parser:
         return node
 
     def _and(self) -> Node:
-        node = self._not()
+        node = self._comparison()
         while self._accept("&&"):
-            node = Binary("&&", node, self._not())
+            node = Binary("&&", node, self._comparison())
         return node
-
-    def _not(self) -> Node:
-        if self._accept("!"):
-            return Not(self._not())
-        return self._comparison()
 
     def _comparison(self) -> Node:
-        node = self._operand()
+        node = self._unary()
         op = self._accept(*_COMPARISONS)
         if op is not None:
-            node = Binary(op, node, self._operand())
+            node = Binary(op, node, self._unary())
         return node
+
+    def _unary(self) -> Node:
+        if self._accept("!"):
+            return Not(self._unary())
+        return self._operand()
 
     def _operand(self) -> Node:
         token = self._peek()

@@ -87,7 +87,7 @@ def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
             hint="e.g.\n  - shell: echo hello",
         )
     bare_list = isinstance(tree, list)
-    steps = tree if bare_list else tree.get("commands")
+    steps = tree if isinstance(tree, list) else tree.get("commands")
     if isinstance(steps, list) and not steps:
         raise WorkflowFileError(f"Workflow file {path} has no steps", hint=_STEPS_HINT)
     if isinstance(tree, dict) and "commands" not in tree and "steps" in tree:
