@@ -1,0 +1,188 @@
+"""``prodigy cluster check NAME``, also run before every submission.
+
+Answers, before anything is created, the questions whose failure would otherwise surface
+halfway through a run: is the API server reachable (within a bounded time), are the
+credentials accepted, does the namespace exist, may we do every verb a run needs
+(SelfSubjectAccessReview per verb and resource), and do the referenced Secrets exist.
+Checks that cannot be decided (e.g. no permission to read namespaces) are reported as
+skipped, never as failures: preflight must not reject a setup that would work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+
+from prodigy.k8s.clients import Kube
+from prodigy.k8s.errors import Forbidden, NotFound, PreflightError, Unauthorized
+from prodigy.k8s.retry import RetryPolicy, call_with_retry
+
+REACHABILITY_DEADLINE = 8.0   # seconds: "unreachable" must be said within 10 s of asking
+
+
+@dataclass(frozen=True)
+class Permission:
+    verb: str
+    resource: str
+    group: str = ""
+    subresource: str = ""
+
+    def __str__(self) -> str:
+        name = f"{self.resource}.{self.group}" if self.group else self.resource
+        return f"{self.verb} {name}{'/' + self.subresource if self.subresource else ''}"
+
+
+# Everything a run does with the API, and why.
+RUN_PERMISSIONS: tuple[Permission, ...] = (
+    Permission("create", "jobs", "batch"),          # submit
+    Permission("get", "jobs", "batch"),             # adopt our own Job after an ambiguous create
+    Permission("watch", "jobs", "batch"),           # completion from Job conditions
+    Permission("delete", "jobs", "batch"),          # Ctrl+C, gc
+    Permission("create", "configmaps"),             # the workflow file
+    Permission("get", "pods"),
+    Permission("watch", "pods"),                    # live status and diagnosis
+    Permission("get", "pods", subresource="log"),   # log streaming
+)
+SECRET_PERMISSION = Permission("create", "secrets")  # only when the run forwards credentials
+
+
+class CheckStatus(str, Enum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: CheckStatus
+    detail: str = ""
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    cluster: str
+    namespace: str
+    server: str
+    user: str
+    checks: tuple[Check, ...]
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.status is CheckStatus.FAILED]
+
+    def raise_for_failures(self) -> None:
+        failures = self.failures
+        if not failures:
+            return
+        lines = [f"{c.name}: {c.detail}" for c in failures]
+        message = (f"cluster {self.cluster!r} (namespace {self.namespace!r}) is not ready for prodigy: "
+                   + lines[0] + "".join(f"\n  {line}" for line in lines[1:]))
+        raise PreflightError(message, hint=failures[0].hint or None)
+
+
+def check_reachable(kube: Kube, *, deadline: float = REACHABILITY_DEADLINE) -> str:
+    """GET /version, retrying connection failures until ``deadline``. Returns the server version."""
+    policy = RetryPolicy(attempts=4, base_delay=0.5, max_delay=2.0, deadline=deadline)
+    version = call_with_retry(lambda: kube.request("GET", "/version", read_timeout=5.0,
+                                                   action="contacting the API server"), policy=policy)
+    return str(version.get("gitVersion") or "unknown")
+
+
+def whoami(kube: Kube) -> str:
+    """The authenticated user name (SelfSubjectReview). Raises Unauthorized when the
+    credentials are not accepted, including when the server treats us as anonymous."""
+    review = kube.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                          body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+                          action="checking credentials")
+    user = str(((review.get("status") or {}).get("userInfo") or {}).get("username") or "")
+    if user in ("", "system:anonymous"):
+        raise Unauthorized("the API server does not recognise the credentials (request treated as anonymous)",
+                           status=401, hint="log in again with your cluster's tool, then retry")
+    return user
+
+
+def can_i(kube: Kube, namespace: str, permission: Permission) -> tuple[bool, str]:
+    body = {
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {
+            "namespace": namespace, "verb": permission.verb, "group": permission.group,
+            "resource": permission.resource, "subresource": permission.subresource}},
+    }
+    review = kube.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body,
+                          action=f"checking permission to {permission}")
+    status = review.get("status") or {}
+    return bool(status.get("allowed")), str(status.get("reason") or status.get("evaluationError") or "")
+
+
+def _secret_check(kube: Kube, namespace: str, name: str, purpose: str) -> Check:
+    label = f"secret {name} exists ({purpose})"
+    try:
+        kube.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}", action=f"reading secret {name}")
+    except NotFound:
+        return Check(label, CheckStatus.FAILED, f"secret {name!r} not found in namespace {namespace!r}",
+                     hint=f"create it (kubectl -n {namespace} create secret ...) or fix kubernetes.yaml")
+    except Forbidden:
+        return Check(label, CheckStatus.SKIPPED, "no permission to read secrets; not verified")
+    return Check(label, CheckStatus.OK)
+
+
+def run_preflight(kube: Kube, namespace: str, *, needs_secret: bool = False,
+                  image_pull_secrets: Sequence[str] = (), env_secrets: Iterable[str] = ()) -> PreflightReport:
+    """All checks; stops early only when later checks cannot mean anything (unreachable server,
+    rejected credentials). Raises Unreachable/Unauthorized for those, else returns the report."""
+    version = check_reachable(kube)
+    user = whoami(kube)
+    checks = [Check(f"API server {kube.server} reachable", CheckStatus.OK, version),
+              Check("credentials accepted", CheckStatus.OK, f"user {user}")]
+
+    try:
+        kube.request("GET", f"/api/v1/namespaces/{namespace}", action=f"reading namespace {namespace}")
+        checks.append(Check(f"namespace {namespace} exists", CheckStatus.OK))
+    except NotFound:
+        checks.append(Check(f"namespace {namespace} exists", CheckStatus.FAILED,
+                            f"namespace {namespace!r} does not exist",
+                            hint=f"create it (kubectl create namespace {namespace}) or set `namespace:` "
+                                 "for this cluster in kubernetes.yaml / pass --namespace"))
+    except Forbidden:
+        checks.append(Check(f"namespace {namespace} exists", CheckStatus.SKIPPED,
+                            "no permission to read namespaces; not verified"))
+
+    wanted = list(RUN_PERMISSIONS) + ([SECRET_PERMISSION] if needs_secret else [])
+    # The reviews are independent; asking in parallel keeps preflight near one round trip.
+    with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+        answers = list(pool.map(lambda p: can_i(kube, namespace, p), wanted))
+    for permission, (allowed, reason) in zip(wanted, answers, strict=True):
+        name = f"may {permission}"
+        if allowed:
+            checks.append(Check(name, CheckStatus.OK))
+        else:
+            checks.append(Check(
+                name, CheckStatus.FAILED,
+                f"user {user} may not {permission.verb} {permission.resource}"
+                f"{'/' + permission.subresource if permission.subresource else ''}"
+                f"{' (' + permission.group + ')' if permission.group else ''} in namespace {namespace!r}"
+                f"{': ' + reason if reason else ''}",
+                hint=f"ask an admin for a Role granting `{permission.verb}` on `{permission.resource}"
+                     f"{'/' + permission.subresource if permission.subresource else ''}` in {namespace} "
+                     f"(check with: kubectl auth can-i {permission.verb} "
+                     f"{permission.resource}{'/' + permission.subresource if permission.subresource else ''}"
+                     f"{'.' + permission.group if permission.group else ''} -n {namespace})"))
+
+    for name in image_pull_secrets:
+        checks.append(_secret_check(kube, namespace, name, "image_pull_secrets"))
+    for name in sorted(set(env_secrets)):
+        checks.append(_secret_check(kube, namespace, name, "secrets"))
+    return PreflightReport(kube.name, namespace, kube.server, user, tuple(checks))
+
+
+def preflight_or_raise(kube: Kube, namespace: str, *, needs_secret: bool = False,
+                       image_pull_secrets: Sequence[str] = (), env_secrets: Iterable[str] = ()) -> PreflightReport:
+    """The gate before a submission: any failed check stops the run before a side effect."""
+    report = run_preflight(kube, namespace, needs_secret=needs_secret,
+                           image_pull_secrets=image_pull_secrets, env_secrets=env_secrets)
+    report.raise_for_failures()
+    return report
