@@ -37,6 +37,7 @@ _STEPS_HINT = (
     "a workflow is a list of steps (or a mapping with `commands:`), e.g.\n  - shell: make test\n  - claude: /prodigy-lint"
 )
 YAML_SUFFIXES = (".yml", ".yaml")
+_HIDDEN_KEYS = frozenset({"test"})  # still accepted (deprecated), never suggested
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,10 @@ def _position(tree: Any, loc: Sequence[int | str], *, key_error: bool) -> _Posit
     for index, segment in enumerate(loc):
         last = index == len(loc) - 1
         if isinstance(node, CommentedMap) and segment in node:
-            key_line, key_column, value_line, value_column = node.lc.data[segment]
+            marks = node.lc.data.get(segment)
+            if marks is None:  # a key merged in from an anchor (`<<: *defaults`) has no marks of its own
+                return position
+            key_line, key_column, value_line, value_column = marks
             if last and key_error:
                 return _Position(key_line + 1, key_column + 1)
             position = _Position(value_line + 1, value_column + 1)
@@ -323,7 +327,8 @@ def _keys_at(loc: Sequence[int | str]) -> list[str]:
     model = _model_of(annotation)
     if model is None:
         return []
-    return [info.alias or name for name, info in model.model_fields.items()]
+    keys = [info.alias or name for name, info in model.model_fields.items()]
+    return [key for key in keys if key not in _HIDDEN_KEYS]
 
 
 def _members(annotation: Any) -> Iterator[Any]:
@@ -384,7 +389,8 @@ def _deprecated_test_lines(node: Any) -> Iterator[int]:
     if isinstance(node, CommentedMap):
         for key, value in node.items():
             if key == "test" and isinstance(value, dict):
-                yield node.lc.data[key][0] + 1
+                marks = node.lc.data.get(key)
+                yield marks[0] + 1 if marks else node.lc.line + 1
             yield from _deprecated_test_lines(value)
     elif isinstance(node, CommentedSeq):
         for item in node:

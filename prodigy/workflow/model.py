@@ -379,7 +379,7 @@ class Step(_Model):
     capture_streams: CaptureStreams = CaptureStreams.STDOUT
     output_file: NonEmptyText | None = None
     timeout: PositiveInt | None = None
-    when: NonEmptyText | None = None
+    when: Annotated[NonEmptyText, BeforeValidator(_scalar_text)] | None = None
     env: dict[str, EnvValue] = Field(default_factory=dict)
     working_dir: NonEmptyText | None = None
     on_failure: OnFailureInput | None = None

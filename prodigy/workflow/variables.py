@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from prodigy.workflow.model import CaptureFormat, StepKind
 
-__all__ = ["CaptureError", "standard_variables", "parse_capture", "arg_from_map_path", "output_variable"]
+__all__ = [
+    "CaptureError",
+    "MASK",
+    "arg_from_map_path",
+    "mask_secrets",
+    "output_variable",
+    "parse_capture",
+    "standard_variables",
+]
+
+MASK = "***REDACTED***"
 
 
 class CaptureError(ValueError):
@@ -95,3 +105,14 @@ def parse_capture(output: str, capture_format: CaptureFormat | str = CaptureForm
 
 def _clip(text: str, limit: int = 80) -> str:
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of a secret value in ``text`` (longest first, so overlaps mask fully).
+
+    Values shorter than 4 characters are left alone: masking ``1`` or ``on`` everywhere would
+    garble output without protecting anything.
+    """
+    for value in sorted({secret for secret in secrets if len(secret) >= 4}, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text

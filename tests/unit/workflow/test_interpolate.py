@@ -86,7 +86,8 @@ def test_lookup_distinguishes_missing_from_null() -> None:
 
 
 def test_render_values() -> None:
-    assert [render(value) for value in ("s", 1, 2.5, True, None, ["x", "y"], [1], {})] == [
+    samples: list[object] = ["s", 1, 2.5, True, None, ["x", "y"], [1], {}]
+    assert [render(value) for value in samples] == [
         "s", "1", "2.5", "true", "null", "x, y", "[1]", "{}",
     ]
 

@@ -101,7 +101,7 @@ def test_display_uses_name_kind_and_first_line() -> None:
 def test_steps_are_immutable() -> None:
     step = Step(shell="make")
     with pytest.raises(ValueError):
-        step.shell = "rm -rf /"  # type: ignore[misc]
+        setattr(step, "shell", "rm -rf /")  # noqa: B010 - a frozen model refuses assignment
 
 
 def test_walk_visits_nested_steps_and_detects_claude() -> None:

@@ -9,8 +9,10 @@ import pytest
 from prodigy.workflow.interpolate import interpolate
 from prodigy.workflow.model import CaptureFormat, StepKind
 from prodigy.workflow.variables import (
+    MASK,
     CaptureError,
     arg_from_map_path,
+    mask_secrets,
     output_variable,
     parse_capture,
     standard_variables,
@@ -81,3 +83,9 @@ def test_parse_capture(output: str, capture_format: CaptureFormat | str, value: 
 def test_parse_capture_errors(output: str, capture_format: str, problem: str) -> None:
     with pytest.raises(CaptureError, match=problem):
         parse_capture(output, capture_format)
+
+
+def test_mask_secrets_hides_every_occurrence_but_not_tiny_values() -> None:
+    text = "token=ghp_abcdef123 again ghp_abcdef123; flag=on"
+    assert mask_secrets(text, ["ghp_abcdef123", "on", "ghp_abc"]) == f"token={MASK} again {MASK}; flag=on"
+    assert mask_secrets("nothing here", []) == "nothing here"
