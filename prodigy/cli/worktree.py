@@ -1,3 +1,142 @@
-"""Commands: worktree (placeholder until implemented)."""
+"""Commands: worktree ls | merge | clean — the sessions prodigy keeps under PRODIGY_HOME."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from prodigy.cli import cli
+
+if TYPE_CHECKING:
+    from prodigy.local.worktrees import Session
+    from prodigy.workflow.model import Workflow
+
+_PATH_OPTION = click.option("-p", "--path", default=".", type=click.Path(file_okay=False, path_type=Path),
+                            show_default=True, help="The git repository whose sessions to use.")
+
+
+def _repo(path: Path) -> Path:
+    from prodigy.local.session import resolve_repo
+
+    return resolve_repo(path.expanduser().absolute())
+
+
+@cli.group()
+def worktree() -> None:
+    """List, merge and remove session worktrees (branches prodigy-session-<uuid>)."""
+
+
+@worktree.command("ls")
+@_PATH_OPTION
+@click.option("--all", "all_repos", is_flag=True, help="Sessions of every repository, not just this one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the session metadata as JSON.")
+def ls(path: Path, all_repos: bool, as_json: bool) -> None:
+    """List sessions: id, status, commits ahead of the original branch, worktree path."""
+    from prodigy.local import git, worktrees
+
+    sessions = worktrees.list_sessions(None if all_repos else _repo(path))
+    if as_json:
+        click.echo(json.dumps([s.metadata.to_json() for s in sessions], indent=2))
+        return
+    if not sessions:
+        click.echo("No prodigy sessions.")
+        return
+    for session in sessions:
+        meta = session.metadata
+        ahead = "?"
+        if session.repo.is_dir() and git.branch_exists(session.repo, meta.branch) and git.branch_exists(
+                session.repo, meta.original_branch):
+            ahead = str(git.count_commits(session.repo, meta.original_branch, meta.branch))
+        click.echo(f"{meta.session_id}  {meta.status.value:<12} {ahead:>3} commits -> {meta.original_branch:<12} "
+                   f"{meta.created_at}  {meta.worktree_path}")
+
+
+@worktree.command("merge")
+@click.argument("name", required=False)
+@click.option("--all", "merge_all", is_flag=True, help="Merge every completed session of this repository.")
+@_PATH_OPTION
+@click.option("-v", "--verbose", count=True, help="More output.")
+def merge(name: str | None, merge_all: bool, path: Path, verbose: int) -> None:
+    """Merge session NAME (or --all completed sessions) into its original branch, then remove it."""
+    from prodigy.errors import UsageError
+    from prodigy.local import worktrees
+    from prodigy.local.session import merge_and_clean
+    from prodigy.local.worktrees import SessionStatus
+    from prodigy.ui.console import Console
+
+    if bool(name) == merge_all:
+        raise UsageError("give a session name or --all", hint="list sessions with: prodigy worktree ls")
+    console = Console(verbose)
+    if name:
+        targets = [worktrees.load_session(name)]
+    else:
+        targets = []
+        for session in worktrees.list_sessions(_repo(path)):
+            if session.metadata.status is SessionStatus.COMPLETED:
+                targets.append(session)
+            else:
+                console.info(f"skipping {session.id} ({session.metadata.status.value}); merge it by name to take "
+                             "its partial work")
+    for session in targets:
+        merge_and_clean(session, _merge_workflow(session), yes=True, console=console, verbosity=verbose)
+
+
+def _merge_workflow(session: Session) -> Workflow | None:
+    """The session's workflow, for its `merge:` block; None when the file is gone or invalid."""
+    from prodigy.errors import ProdigyError
+    from prodigy.workflow.loader import load_workflow
+
+    workflow_path = session.metadata.workflow_path
+    if not workflow_path:
+        return None
+    try:
+        return load_workflow(Path(workflow_path)).workflow
+    except ProdigyError:
+        return None
+
+
+@worktree.command("clean")
+@click.argument("name", required=False)
+@click.option("-a", "--all", "clean_all", is_flag=True, help="Remove every session of this repository.")
+@click.option("-f", "--force", is_flag=True,
+              help="Also remove sessions with unmerged commits or uncommitted changes (their work is lost).")
+@_PATH_OPTION
+def clean(name: str | None, clean_all: bool, force: bool, path: Path) -> None:
+    """Remove session NAME (or -a all sessions): its worktree, branch and metadata.
+
+    Without -f, a session whose branch has commits not in its original branch, or whose worktree
+    has uncommitted changes, is kept and reported.
+    """
+    from prodigy.errors import UsageError
+    from prodigy.local import worktrees
+
+    if bool(name) == clean_all:
+        raise UsageError("give a session name or -a/--all", hint="list sessions with: prodigy worktree ls")
+    targets = [worktrees.load_session(name)] if name else worktrees.list_sessions(_repo(path))
+    kept = 0
+    for session in targets:
+        reason = None if force else _unsafe_to_remove(session)
+        if reason:
+            click.echo(f"kept    {session.id}: {reason} (-f removes it anyway)")
+            kept += 1
+            continue
+        worktrees.remove_session(session, force=True)
+        click.echo(f"removed {session.id}")
+    if kept and name:
+        raise click.exceptions.Exit(1)
+
+
+def _unsafe_to_remove(session: Session) -> str | None:
+    from prodigy.local import git as g
+
+    if session.path.is_dir() and g.uncommitted_changes(session.path):
+        return "its worktree has uncommitted changes"
+    meta = session.metadata
+    if g.branch_exists(session.repo, meta.branch) and g.branch_exists(session.repo, meta.original_branch):
+        ahead = g.count_commits(session.repo, meta.original_branch, meta.branch)
+        if ahead:
+            return f"{ahead} commit(s) not merged into {meta.original_branch}"
+    return None

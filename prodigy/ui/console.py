@@ -62,6 +62,10 @@ class Console:
         if self.verbosity >= 0:
             self._write("  " + line)
 
+    def substep(self, text: str) -> None:
+        if self.verbosity >= 0:
+            self._write(f"  ↳ {text}", fg="cyan")
+
     def step_done(self, duration: float, commits: int, files: int, note: str | None = None) -> None:
         if self.verbosity >= 0:
             self._write("  " + fmt.format_step_done(duration, commits, files, note), fg="green")

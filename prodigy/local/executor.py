@@ -1,0 +1,232 @@
+"""Run a loaded workflow's steps in a directory: the engine shared by local runs and the pod.
+
+    execute(ExecutionRequest(...), console) -> ExecutionResult
+
+It runs in the GIVEN directory (a session worktree locally, the cloned checkout inside a
+Kubernetes pod), never creates worktrees, never prompts and never merges. After every step it
+saves a checkpoint to ``<state_dir>/checkpoints/``; with ``resume=True`` it continues from the
+latest checkpoint there (skipping completed steps, restoring captured variables).
+
+A run is a list of passes: one per ``--args`` value (``${ARG}``), each repeated up to
+``max_iterations`` times (a repeat that made no commit ends that input's repeats, like upstream).
+
+The result says how it ended (completed / failed / interrupted), with the exit code the CLI
+should use (0 / 1 / 130 or 143), the failing step and error, the step counts and the commits made
+since the run's base commit. Signals are the caller's business: install handlers that raise
+`prodigy.errors.Interrupted`; this function turns that (or KeyboardInterrupt) into an
+``interrupted`` result after saving the checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+
+from prodigy.errors import EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, Interrupted
+from prodigy.local import checkpoints, git
+from prodigy.local.checkpoints import Checkpoint, CheckpointStatus, CompletedStep
+from prodigy.local.events import EventLog
+from prodigy.local.steps import StepContext, StepFailed, execute_step
+from prodigy.ui.console import Console
+from prodigy.workflow.interpolate import interpolate
+from prodigy.workflow.model import Workflow
+from prodigy.workflow.variables import standard_variables
+
+
+class ExecutionStatus(str, Enum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Pass:
+    arg: str | None
+    arg_index: int
+    iteration: int            # 1-based repeat number (-n)
+
+    def label(self, total_args: int, max_iterations: int) -> str | None:
+        parts = []
+        if self.arg is not None and total_args > 1:
+            parts.append(f"arg {self.arg}")
+        elif self.arg is not None:
+            parts.append(f"ARG={self.arg}")
+        if max_iterations > 1:
+            parts.append(f"iteration {self.iteration}/{max_iterations}")
+        return ", ".join(parts) or None
+
+
+def plan_passes(args: tuple[str, ...], max_iterations: int) -> list[Pass]:
+    inputs: list[str | None] = list(args) if args else [None]
+    return [Pass(arg, index, iteration) for index, arg in enumerate(inputs)
+            for iteration in range(1, max(1, max_iterations) + 1)]
+
+
+@dataclass(frozen=True)
+class ExecutionRequest:
+    workflow: Workflow
+    workdir: Path
+    state_dir: Path
+    session_id: str
+    args: tuple[str, ...] = ()
+    max_iterations: int = 1
+    resume: bool = False
+    environ: Mapping[str, str] | None = None      # default: os.environ
+    verbosity: int = 0
+    home: Path | None = None                      # PRODIGY_HOME for Claude logs; default from env
+    events: EventLog | None = None
+    extra_variables: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    status: ExecutionStatus
+    exit_code: int
+    steps_completed: int
+    steps_total: int
+    steps_skipped: int
+    duration: float
+    base_sha: str | None
+    head_sha: str | None
+    commits: tuple[git.Commit, ...] = ()
+    files_changed: tuple[str, ...] = ()
+    failed_step: str | None = None
+    error: str | None = None
+    checkpoint_path: Path | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The small summary the pod writes to its termination message."""
+        return {"status": self.status.value, "exit_code": self.exit_code, "failed_step": self.failed_step,
+                "error": self.error, "steps_completed": self.steps_completed, "steps_total": self.steps_total,
+                "base_sha": self.base_sha, "head_sha": self.head_sha, "commits": len(self.commits)}
+
+
+def workflow_hash(workflow: Workflow) -> str:
+    payload = json.dumps(workflow.model_dump(mode="json", by_alias=True, exclude={"source"}), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _test_mode(environ: Mapping[str, str]) -> bool:
+    return environ.get("PRODIGY_TEST_MODE", "").lower() == "true"
+
+
+def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
+    started = time.monotonic()
+    environ = dict(os.environ if request.environ is None else request.environ)
+    workflow = request.workflow
+    passes = plan_passes(request.args, request.max_iterations)
+    total_steps = len(workflow.steps)
+    events = request.events or EventLog.disabled()
+
+    checkpoint = checkpoints.load_latest(request.state_dir) if request.resume else None
+    if checkpoint is None:
+        checkpoint = Checkpoint(
+            workflow_id=checkpoints.new_workflow_id(), session_id=request.session_id,
+            workflow_hash=workflow_hash(workflow), total_steps=total_steps, total_passes=len(passes),
+            workflow_path=str(workflow.source) if workflow.source else None, workflow_name=workflow.name,
+            base_sha=git.head_sha(request.workdir),
+        )
+    else:
+        if checkpoint.workflow_hash != workflow_hash(workflow):
+            console.warn("the workflow file changed since this session started; "
+                         "resuming by step position anyway")
+        console.info(f"Resuming session {request.session_id} at step {checkpoint.next_step + 1}/{total_steps}"
+                     + (f" of pass {checkpoint.next_pass + 1}/{len(passes)}" if len(passes) > 1 else ""))
+        checkpoint = replace(checkpoint, status=CheckpointStatus.RUNNING, error=None, failed_step=None,
+                             total_passes=len(passes), total_steps=total_steps)
+    checkpoint_path = checkpoints.save(request.state_dir, checkpoint)
+
+    variables: dict[str, object] = {**checkpoint.variables, "SESSION_ID": request.session_id,
+                                    **request.extra_variables}
+    base_env = {**environ, "PRODIGY_AUTOMATION": "true", "PRODIGY_SESSION_ID": request.session_id}
+    base_env.update({k: interpolate(v, variables) for k, v in workflow.all_env.items()})
+    ctx = StepContext(workdir=request.workdir, env=base_env, variables=variables, console=console,
+                      verbosity=request.verbosity, home=request.home, test_mode=_test_mode(environ),
+                      secrets=tuple(v for v in workflow.secrets.values() if len(v) >= 4), events=events)
+
+    status, exit_code, error, failed_step = ExecutionStatus.COMPLETED, EXIT_OK, None, None
+    skipped_args: set[int] = set()
+    try:
+        for pass_index, run_pass in enumerate(passes):
+            if pass_index < checkpoint.next_pass or run_pass.arg_index in skipped_args:
+                continue
+            pass_head = git.head_sha(request.workdir)
+            _enter_pass(run_pass, ctx, base_env, workflow)
+            label = run_pass.label(len(request.args), request.max_iterations)
+            first = checkpoint.next_step if pass_index == checkpoint.next_pass else 0
+            for step_index in range(first, total_steps):
+                step = workflow.steps[step_index]
+                failed_step = step.display
+                console.step_header(step_index + 1, total_steps, step.display, label)
+                events.emit("step_started", step=step.display, index=step_index, pass_index=pass_index)
+                outcome = execute_step(step, ctx)
+                if not outcome.skipped:
+                    console.step_done(outcome.duration, len(outcome.commits), len(outcome.files_changed),
+                                      outcome.note)
+                events.emit("step_completed", step=step.display, index=step_index, success=outcome.success,
+                            skipped=outcome.skipped, commits=[c.sha for c in outcome.commits])
+                checkpoint = checkpoint.advanced(
+                    CompletedStep(pass_index, step_index, step.display, outcome.success, outcome.skipped,
+                                  round(outcome.duration, 3), len(outcome.commits)),
+                    _jsonable(variables))
+                checkpoint_path = checkpoints.save(request.state_dir, checkpoint)
+                failed_step = None
+            if request.max_iterations > 1 and git.head_sha(request.workdir) == pass_head:
+                console.info("No changes in this iteration; stopping the repeats for this input")
+                skipped_args.add(run_pass.arg_index)
+                checkpoint = replace(checkpoint, next_pass=_next_pass_after(passes, pass_index, skipped_args))
+    except StepFailed as exc:
+        status, exit_code, error, failed_step = ExecutionStatus.FAILED, EXIT_FAILURE, exc.message, exc.step
+    except Interrupted as exc:
+        status, exit_code, error = ExecutionStatus.INTERRUPTED, exc.exit_code, exc.message
+    except KeyboardInterrupt:
+        status, exit_code, error = ExecutionStatus.INTERRUPTED, EXIT_SIGINT, "interrupted"
+    if status is not ExecutionStatus.COMPLETED:
+        events.emit(f"workflow_{status.value}", step=failed_step, error=error)
+    else:
+        failed_step = None
+        events.emit("workflow_completed")
+    checkpoint = replace(checkpoint, status=CheckpointStatus(status.value), error=error, failed_step=failed_step,
+                         variables=_jsonable(variables))
+    checkpoint_path = checkpoints.save(request.state_dir, checkpoint)
+    return _result(request, checkpoint, status, exit_code, error, failed_step, started, checkpoint_path)
+
+
+def _enter_pass(run_pass: Pass, ctx: StepContext, base_env: dict[str, str], workflow: Workflow) -> None:
+    ctx.variables.update(standard_variables(project_root=ctx.workdir, worktree=ctx.workdir, arg=run_pass.arg,
+                                            iteration=run_pass.iteration, env=workflow.all_env))
+    if run_pass.arg is not None:
+        base_env["PRODIGY_ARG"] = run_pass.arg
+
+
+def _next_pass_after(passes: list[Pass], index: int, skipped_args: set[int]) -> int:
+    for later in range(index + 1, len(passes)):
+        if passes[later].arg_index not in skipped_args:
+            return later
+    return len(passes)
+
+
+def _jsonable(variables: Mapping[str, object]) -> dict[str, object]:
+    return json.loads(json.dumps(dict(variables), default=str))
+
+
+def _result(request: ExecutionRequest, checkpoint: Checkpoint, status: ExecutionStatus, exit_code: int,
+            error: str | None, failed_step: str | None, started: float, path: Path) -> ExecutionResult:
+    head = git.head_sha(request.workdir)
+    base = checkpoint.base_sha
+    commits = tuple(git.commits_between(request.workdir, base, head)) if base and head else ()
+    files = tuple(git.files_changed(request.workdir, base, head)) if base and head else ()
+    done = checkpoint.completed_steps
+    return ExecutionResult(
+        status=status, exit_code=exit_code, steps_completed=len(done),
+        steps_total=checkpoint.total_steps * checkpoint.total_passes,
+        steps_skipped=sum(1 for step in done if step.skipped), duration=time.monotonic() - started,
+        base_sha=base, head_sha=head, commits=commits, files_changed=files, failed_step=failed_step,
+        error=error, checkpoint_path=path,
+    )

@@ -1,0 +1,40 @@
+"""SIGINT/SIGTERM -> `Interrupted` (exit 130/143), raised in the main thread.
+
+Only the first signal raises: cleanup that follows (ending the step's process group, saving the
+checkpoint, marking the worktree interrupted) must not be cut short by a second Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from prodigy.errors import EXIT_SIGINT, EXIT_SIGTERM, Interrupted
+
+_EXIT_CODES = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}
+_NAMES = {signal.SIGINT: "interrupted (SIGINT)", signal.SIGTERM: "terminated (SIGTERM)"}
+
+
+@contextmanager
+def interrupts_raise() -> Iterator[None]:
+    fired = False
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal fired
+        if fired:
+            return
+        fired = True
+        raise Interrupted(_NAMES[signal.Signals(signum)], signal_exit_code=_EXIT_CODES[signal.Signals(signum)])
+
+    previous = {sig: signal.signal(sig, handler) for sig in _EXIT_CODES}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def interruption_type(exit_code: int) -> str:
+    return "termination" if exit_code == EXIT_SIGTERM else "user_interrupt"
