@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from prodigy.errors import GitError
 from prodigy.k8s.transport.framing import decode_frames, encode_frames, none_frame
@@ -32,6 +33,7 @@ from prodigy.local import git as gitops
 from prodigy.local.git import git
 
 RESULT_FILE = "result.tar"
+EXPORT_ERROR_FILE = "export-error.txt"     # written instead of result.tar when the export failed
 HEARTBEAT_FILE = "heartbeat"
 SUMMARY_MEMBER = "result.json"
 BUNDLE_MEMBER = "commits.bundle"
@@ -124,37 +126,48 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 # ---------------------------------------------------------------- pod: the results container
 
-def wait_and_emit(
-    out_dir: Path, write_line: Callable[[str], None], *,
-    clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+def wait_for_result(
+    out_dir: Path, *, clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
     poll_seconds: float = 0.05, stale_after: float = 20.0, startup_grace: float = 300.0,
-) -> bool:
-    """Wait for the agent's result and print it framed; True if a result was printed.
+) -> str | None:
+    """Wait until the agent's result.tar exists (returns None) or the agent is gone (returns why).
 
-    Never fails: this container's exit code must not change the pod's outcome, and it must end
-    even when the agent was killed (OOM, deadline) before exporting, so the Job can finish.
+    The agent's heartbeat tells a long step from a dead agent (OOM-killed, deadline): this
+    container must end either way, or the pod (and the Job) would never finish.
     """
     result = out_dir / RESULT_FILE
     heartbeat = out_dir / HEARTBEAT_FILE
     started = clock()
-    while True:
-        if result.is_file():
-            with result.open("rb") as source:
-                for line in encode_frames(source):
-                    write_line(line)
-            return True
+    failed = out_dir / EXPORT_ERROR_FILE
+    while not result.is_file():
+        if failed.is_file():
+            return f"the agent could not export its result: {failed.read_text().strip()}"
         now = clock()
         try:
             beat_age = now - heartbeat.stat().st_mtime
         except FileNotFoundError:
             if now - started > startup_grace:
-                write_line(none_frame(f"the agent never started (no heartbeat within {startup_grace:.0f}s)"))
-                return False
+                return f"the agent never started (no heartbeat within {startup_grace:.0f}s)"
         else:
             if beat_age > stale_after:
-                write_line(none_frame(f"the agent stopped without exporting a result (silent for {beat_age:.0f}s)"))
-                return False
+                return f"the agent stopped without exporting a result (silent for {beat_age:.0f}s)"
         sleep(poll_seconds)
+    return None
+
+
+def wait_and_emit(out_dir: Path, write_line: Callable[[str], None], **wait: Any) -> bool:
+    """Wait for the agent's result and print it framed; True if a result was printed.
+
+    Never fails: this container's exit code must not change the pod's outcome.
+    """
+    missing = wait_for_result(out_dir, **wait)
+    if missing is not None:
+        write_line(none_frame(missing))
+        return False
+    with (out_dir / RESULT_FILE).open("rb") as source:
+        for line in encode_frames(source):
+            write_line(line)
+    return True
 
 
 # ---------------------------------------------------------------- CLI: collect and import

@@ -197,7 +197,7 @@ def _stream_pack(repo: Path, sha: str, sink: ChunkWriter) -> None:
 
 def write_tree_tar(directory: Path, sink: IO[bytes] | io.RawIOBase) -> None:
     """Stream `directory`'s files as an uncompressed tar (paths relative to it) into `sink`."""
-    with tarfile.open(fileobj=sink, mode="w|") as tar:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=sink, mode="w|") as tar:
         for path in sorted(directory.rglob("*")):
             if path.is_file() and not path.is_symlink():
                 tar.add(path, arcname=path.relative_to(directory).as_posix(), recursive=False)

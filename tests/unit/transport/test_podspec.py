@@ -1,0 +1,90 @@
+"""What the transport adds to the Job: pure dicts, checked the way the API server would see them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from prodigy.k8s import manifests as m
+from prodigy.k8s.transport import podspec
+from prodigy.k8s.transport.cluster_io import chunk_configmaps
+from prodigy.k8s.transport.run import git_identity
+from prodigy.k8s.transport.spool import spool_commit
+
+from ..k8s.conftest import inputs
+from .conftest import commit_all, run_git
+
+RUN_ID = "k3x9q2m7ab"
+
+
+def pod_of(job: dict[str, Any]) -> dict[str, Any]:
+    pod: dict[str, Any] = job["spec"]["template"]["spec"]
+    return pod
+
+
+def test_bundle_mode_pod_has_repo_init_container_results_container_and_chunk_volume(
+        user_repo: Path, tmp_path: Path) -> None:
+    (user_repo / "noise.bin").write_bytes(os.urandom(100 * 1024))
+    base = commit_all(user_repo, "noise")
+    manifest = spool_commit(user_repo, base, "prodigy-session-x", tmp_path / "spool", max_bytes=1 << 26,
+                            chunk_bytes=40 * 1024)
+    additions = podspec.bundle_additions(RUN_ID, manifest, image="prodigy-agent:1", pull_policy="IfNotPresent")
+    job = m.build_run_objects(inputs(additions=additions)).job
+    pod = pod_of(job)
+
+    init = {c["name"]: c for c in pod["initContainers"]}[podspec.INIT_CONTAINER]
+    assert init["args"][:3] == ["prodigy", "agent", "fetch-repo"]
+    names = [c["name"] for c in pod["containers"]]
+    assert names == [m.AGENT_CONTAINER, podspec.RESULTS_CONTAINER]
+    volume = {v["name"]: v for v in pod["volumes"]}[podspec.REPO_IN_VOLUME]
+    projected = [s["configMap"]["name"] for s in volume["projected"]["sources"]]
+    assert projected == [podspec.manifest_configmap_name(RUN_ID)] + [
+        podspec.chunk_configmap_name(RUN_ID, i) for i in range(len(manifest.chunks))]
+    agent_env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert agent_env[podspec.ENV_BASE_SHA] == base
+    assert agent_env[podspec.ENV_REPO_DIR] == podspec.REPO_DIR
+    # The agent's exit code alone decides the Job: the pod failure policy names the agent container.
+    assert job["spec"]["podFailurePolicy"]["rules"][0]["onExitCodes"]["containerName"] == m.AGENT_CONTAINER
+
+    created = list(chunk_configmaps(RUN_ID, "ns", {"app": "prodigy"}, manifest, tmp_path / "spool"))
+    assert [c["metadata"]["name"] for c in created] == projected
+    assert all(c["immutable"] for c in created)
+    assert max(len(c.get("binaryData", {}).get("chunk", "")) for c in created) < 1024 * 1024
+
+
+def test_remote_mode_credentials_reach_only_the_clone_and_push_containers() -> None:
+    source = podspec.RemoteSource("https://git.example.com/org/repo.git", "git-creds", "refs/heads/main")
+    additions = podspec.remote_additions(source, base_sha="a" * 40, branch="prodigy-session-x",
+                                         image="prodigy-agent:1", pull_policy="IfNotPresent")
+    pod = pod_of(m.build_run_objects(inputs(additions=additions)).job)
+
+    def mounts(container: dict[str, Any]) -> set[str]:
+        return {v["name"] for v in container.get("volumeMounts", [])}
+
+    containers = {c["name"]: c for c in pod["containers"] + pod["initContainers"]}
+    assert podspec.CREDENTIALS_VOLUME in mounts(containers[podspec.INIT_CONTAINER])
+    assert podspec.CREDENTIALS_VOLUME in mounts(containers[podspec.RESULTS_CONTAINER])
+    assert podspec.CREDENTIALS_VOLUME not in mounts(containers[m.AGENT_CONTAINER])
+    secret_volume = {v["name"]: v for v in pod["volumes"]}[podspec.CREDENTIALS_VOLUME]
+    assert secret_volume["secret"]["secretName"] == "git-creds"
+    assert all("git-creds" not in str(e) for c in containers.values() for e in c.get("env", []))
+
+
+def test_results_container_mounts_the_workspace_read_only() -> None:
+    source = podspec.RemoteSource("file:///srv/repo.git", None)
+    additions = podspec.remote_additions(source, base_sha="a" * 40, branch="b", image="i:1", pull_policy="Never")
+    results = additions.sidecars[0]
+    assert all(mnt.get("readOnly") for mnt in results["volumeMounts"])
+
+
+def test_pod_commits_get_the_identity_a_local_commit_would_get(user_repo: Path) -> None:
+    run_git(user_repo, "config", "user.name", "Repo Local")
+    run_git(user_repo, "config", "user.email", "local@example.com")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_AUTHOR", "GIT_COMMITTER"))}
+    env["GIT_COMMITTER_NAME"] = "Env Committer"
+
+    identity = git_identity(user_repo, env)
+
+    assert identity == {"GIT_AUTHOR_NAME": "Repo Local", "GIT_AUTHOR_EMAIL": "local@example.com",
+                        "GIT_COMMITTER_NAME": "Env Committer", "GIT_COMMITTER_EMAIL": "local@example.com"}
