@@ -1,37 +1,42 @@
-"""The workflow file as data: pydantic models for what users write, plus normalised views for the executor.
+"""The workflow file as data: `Step` and `Workflow`, plus normalised views for the executor.
 
 The step schema is the *superset* described in prodigy-behaviour.md §2.8: every documented option is
-accepted and honoured in standard workflows (upstream silently drops several of them, §2.2).
-Unions that users write in several shapes (``on_failure``, ``validate``, ``merge`` …) are resolved
-here, once, into small value objects (`RetryFix`, `Handler`, `Validation`, `Incomplete`), so the
-executor never re-interprets raw YAML shapes.
-
-Unions are *tagged* (a function picks the one member that matches the input's shape) so a wrong
-value produces one error in words instead of one error per union member. Tags are written
-``<like-this>``; the loader drops them from error paths.
+accepted and honoured in standard workflows (upstream silently drops several of them, §2.2); the
+option schemas live in `prodigy.workflow.step_options`. Unions that users write in several shapes
+(``on_failure``, ``validate``, ``merge`` …) are resolved here, once, into small value objects
+(`RetryFix`, `Handler`, `Validation`, `Incomplete`, `MergeBlock`), so the executor never
+re-interprets raw YAML shapes.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from prodigy.workflow import expressions
+from prodigy.workflow import expressions, step_options
+from prodigy.workflow.step_options import (
+    CaptureFormat,
+    CaptureStreams,
+    EnvValue,
+    ForeachSpec,
+    NonEmptyText,
+    OnFailureInput,
+    OnFailureSpec,
+    OnIncompleteSpec,
+    PositiveInt,
+    StepKind,
+    StrictModel,
+    TestSpec,
+    ValidateInput,
+    ValidateSpec,
+    WriteFileSpec,
+    scalar_text,
+    shape_tag,
+)
 
 __all__ = [
     "CaptureFormat",
@@ -52,234 +57,6 @@ __all__ = [
     "WriteFileSpec",
 ]
 
-
-class StepKind(StrEnum):
-    CLAUDE = "claude"
-    SHELL = "shell"
-    WRITE_FILE = "write_file"
-    FOREACH = "foreach"
-
-
-class CaptureFormat(StrEnum):
-    STRING = "string"
-    JSON = "json"
-    LINES = "lines"
-    NUMBER = "number"
-    BOOLEAN = "boolean"
-
-
-class CaptureStreams(StrEnum):
-    STDOUT = "stdout"
-    STDERR = "stderr"
-    BOTH = "both"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def _shape_error(expected: str) -> PydanticCustomError:
-    return PydanticCustomError("shape", "expected {expected}", {"expected": expected})
-
-
-def _scalar_text(value: Any) -> Any:
-    """YAML turns `PORT: 8080` or `DEBUG: true` into numbers/booleans; env values are text."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return value
-
-
-EnvValue = Annotated[str, BeforeValidator(_scalar_text)]
-PositiveInt = Annotated[int, Field(ge=1)]
-NonEmptyText = Annotated[str, Field(min_length=1)]
-
-
-def _bool_or(expected: str, *types: type) -> BeforeValidator:
-    """Reject anything that isn't one of ``types`` with one message (instead of one per union member)."""
-
-    def check(value: Any) -> Any:
-        if not isinstance(value, types):
-            raise _shape_error(expected)
-        return value
-
-    return BeforeValidator(check)
-
-
-# ---------------------------------------------------------------------------------------------
-# Nested specs
-# ---------------------------------------------------------------------------------------------
-
-
-class WriteFileSpec(_Model):
-    """``write_file: {path, content, format, mode, create_dirs}``; path and content are interpolated."""
-
-    path: NonEmptyText
-    content: str
-    format: Literal["text", "json", "yaml"] = "text"
-    mode: str = "0644"
-    create_dirs: bool = False
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _octal_mode(cls, value: Any) -> Any:
-        # YAML 1.2 reads an unquoted 0644 as the decimal number 644; the digits are what the user meant.
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = f"0{value}"
-        if isinstance(value, str) and not re.fullmatch(r"0?[0-7]{3,4}", value):
-            raise _shape_error('an octal file mode such as "0644"')
-        return value
-
-    @property
-    def mode_bits(self) -> int:
-        return int(self.mode, 8)
-
-
-class ForeachSpec(_Model):
-    """``foreach: {foreach: <command or list>, do: [steps], parallel, continue_on_error, max_items}``."""
-
-    items: Annotated[str | list[str], _bool_or("a shell command (string) or a list of strings", str, list)] = Field(
-        alias="foreach"
-    )
-    steps: list[Step] = Field(alias="do", min_length=1)
-    parallel: Annotated[bool | int, _bool_or("true/false or a number of parallel items", bool, int)] = False
-    continue_on_error: bool = False
-    max_items: PositiveInt | None = None
-
-    @property
-    def max_parallel(self) -> int:
-        """How many items run at once (1 = sequential)."""
-        if self.parallel is True:
-            return 4
-        if self.parallel is False:
-            return 1
-        return max(1, self.parallel)
-
-
-class TestSpec(_Model):
-    """Deprecated ``test: {command, on_failure}``; converted to ``shell`` + ``on_failure`` on load."""
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    command: NonEmptyText
-    on_failure: OnFailureSpec | None = None
-
-
-class OnFailureSpec(_Model):
-    """The mapping form of ``on_failure``.
-
-    Two upstream shapes share it: the retry loop ``{claude, max_attempts=3, fail_workflow=false,
-    commit_required=true}`` (on shell steps) and the handler ``{shell?|claude?|commands?,
-    fail_workflow=false, max_attempts|max_retries}``. `Step.failure` tells them apart.
-    """
-
-    claude: NonEmptyText | None = None
-    shell: NonEmptyText | None = None
-    commands: list[Step] | None = None
-    fail_workflow: bool | None = None
-    max_attempts: PositiveInt | None = None
-    max_retries: Annotated[int, Field(ge=0)] | None = None
-    commit_required: bool | None = None
-
-    @model_validator(mode="after")
-    def _one_action(self) -> OnFailureSpec:
-        given = [name for name in ("claude", "shell", "commands") if getattr(self, name) is not None]
-        if len(given) > 1:
-            raise PydanticCustomError(
-                "shape", "use only one of `claude`, `shell` or `commands` (found {found})", {"found": ", ".join(given)}
-            )
-        if self.max_attempts is not None and self.max_retries is not None:
-            raise PydanticCustomError("shape", "use either `max_attempts` or `max_retries`, not both")
-        return self
-
-
-class OnIncompleteSpec(_Model):
-    """``on_incomplete: {claude?|shell?|commands?, max_attempts=2, fail_workflow=true, commit_required=false, prompt?}``."""
-
-    claude: NonEmptyText | None = None
-    shell: NonEmptyText | None = None
-    commands: list[Step] | None = None
-    prompt: str | None = None
-    max_attempts: PositiveInt = 2
-    fail_workflow: bool = True
-    commit_required: bool = False
-
-    @model_validator(mode="after")
-    def _one_action(self) -> OnIncompleteSpec:
-        _require_one_action(self.claude, self.shell, self.commands)
-        return self
-
-
-class ValidateSpec(_Model):
-    """``validate: {claude?|shell?|commands?, threshold=100, timeout?, result_file?, on_incomplete?}``."""
-
-    claude: NonEmptyText | None = None
-    shell: NonEmptyText | None = None
-    commands: list[Step] | None = None
-    threshold: Annotated[float, Field(ge=0, le=100)] = 100.0
-    timeout: PositiveInt | None = None
-    result_file: NonEmptyText | None = None
-    on_incomplete: OnIncompleteInput | None = None
-
-    @model_validator(mode="after")
-    def _one_action(self) -> ValidateSpec:
-        _require_one_action(self.claude, self.shell, self.commands)
-        return self
-
-
-def _require_one_action(claude: str | None, shell: str | None, commands: list[Step] | None) -> None:
-    given = [name for name, value in (("claude", claude), ("shell", shell), ("commands", commands)) if value is not None]
-    if len(given) != 1:
-        raise PydanticCustomError(
-            "shape",
-            "needs exactly one of `claude`, `shell` or `commands` (found {found})",
-            {"found": ", ".join(given) or "none"},
-        )
-
-
-def _shape_tag(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "<bool>"
-    if isinstance(value, str):
-        return "<command>"
-    if isinstance(value, list):
-        return "<list>"
-    if isinstance(value, dict | BaseModel):
-        return "<mapping>"
-    return None
-
-
-OnFailureInput = Annotated[
-    Annotated[bool, Tag("<bool>")]
-    | Annotated[NonEmptyText, Tag("<command>")]
-    | Annotated[list[NonEmptyText], Tag("<list>")]
-    | Annotated[OnFailureSpec, Tag("<mapping>")],
-    Discriminator(
-        _shape_tag,
-        custom_error_type="shape",
-        custom_error_message="expected true/false, a command, a list of commands, or a mapping such as "
-        "{claude: '/fix ${shell.output}', max_attempts: 3}",
-    ),
-]
-
-OnIncompleteInput = Annotated[
-    Annotated[list["Step"], Tag("<list>")] | Annotated[OnIncompleteSpec, Tag("<mapping>")],
-    Discriminator(
-        _shape_tag,
-        custom_error_type="shape",
-        custom_error_message="expected a list of steps or a mapping such as {claude: '/complete ${validation.gaps}'}",
-    ),
-]
-
-ValidateInput = Annotated[
-    Annotated[list["Step"], Tag("<list>")] | Annotated[ValidateSpec, Tag("<mapping>")],
-    Discriminator(
-        _shape_tag,
-        custom_error_type="shape",
-        custom_error_message="expected a list of steps or a mapping such as {claude: '/check', result_file: 'r.json'}",
-    ),
-]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,7 +138,7 @@ _UNSUPPORTED_KINDS = {
 }
 
 
-class Step(_Model):
+class Step(StrictModel):
     """One workflow step: exactly one of ``claude``, ``shell``, ``write_file``, ``foreach`` plus options."""
 
     claude: NonEmptyText | None = None
@@ -373,13 +150,13 @@ class Step(_Model):
     id: NonEmptyText | None = None
     name: NonEmptyText | None = None
     commit_required: bool = False
-    capture_output: Annotated[bool | str, _bool_or("true/false or a variable name", bool, str)] = False
+    capture_output: Annotated[bool | str, step_options.instance_of("true/false or a variable name", bool, str)] = False
     capture: NonEmptyText | None = None
     capture_format: CaptureFormat = CaptureFormat.STRING
     capture_streams: CaptureStreams = CaptureStreams.STDOUT
     output_file: NonEmptyText | None = None
     timeout: PositiveInt | None = None
-    when: Annotated[NonEmptyText, BeforeValidator(_scalar_text)] | None = None
+    when: Annotated[NonEmptyText, BeforeValidator(scalar_text)] | None = None
     env: dict[str, EnvValue] = Field(default_factory=dict)
     working_dir: NonEmptyText | None = None
     on_failure: OnFailureInput | None = None
@@ -561,7 +338,7 @@ def _incomplete(spec: list[Step] | OnIncompleteSpec | None) -> Incomplete | None
 # ---------------------------------------------------------------------------------------------
 
 
-class MergeSpec(_Model):
+class MergeSpec(StrictModel):
     commands: list[Step] = Field(min_length=1)
     timeout: PositiveInt | None = None
 
@@ -569,7 +346,7 @@ class MergeSpec(_Model):
 MergeInput = Annotated[
     Annotated[list["Step"], Tag("<list>")] | Annotated[MergeSpec, Tag("<mapping>")],
     Discriminator(
-        _shape_tag,
+        shape_tag,
         custom_error_type="shape",
         custom_error_message="expected a list of steps or a mapping {commands: [...], timeout: seconds}",
     ),
@@ -584,7 +361,7 @@ class MergeBlock:
     timeout: int | None = None
 
 
-class WorkflowDocument(_Model):
+class WorkflowDocument(StrictModel):
     """The object shape of a workflow file (a bare list of steps is wrapped into ``commands``)."""
 
     name: NonEmptyText | None = None
@@ -597,7 +374,7 @@ class WorkflowDocument(_Model):
     merge: MergeInput | None = None
 
 
-class Workflow(_Model):
+class Workflow(StrictModel):
     """A validated workflow, ready to plan or run."""
 
     name: str
@@ -652,11 +429,9 @@ class Workflow(_Model):
         )
 
 
-ForeachSpec.model_rebuild()
-TestSpec.model_rebuild()
-OnFailureSpec.model_rebuild()
-OnIncompleteSpec.model_rebuild()
-ValidateSpec.model_rebuild()
+# The option schemas refer to `Step` (foreach bodies, handlers, validators); resolve that now.
+for _spec in (ForeachSpec, TestSpec, OnFailureSpec, OnIncompleteSpec, ValidateSpec):
+    _spec.model_rebuild(_types_namespace={"Step": Step})
 Step.model_rebuild()
 MergeSpec.model_rebuild()
 WorkflowDocument.model_rebuild()
