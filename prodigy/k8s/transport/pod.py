@@ -63,8 +63,7 @@ class AgentSide:
         side = AgentSide.from_env()
         if side is not None:
             with side.heartbeat():
-                code = run_workflow(cwd=side.repo_dir, state_dir=side.state_dir,
-                                    resume_from=side.resume_state_dir)
+                code = run_workflow(cwd=side.repo_dir, state_dir=side.state_dir, resume=side.resuming)
                 side.export(code)
     """
 
@@ -74,13 +73,12 @@ class AgentSide:
     out_dir: Path
     state_dir: Path
     mode: str
-    resume_state_dir: Path | None
+    resuming: bool          # the init container restored a checkpoint into state_dir
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> AgentSide | None:
         if podspec.ENV_REPO_DIR not in environ:
             return None      # a Job without the transport (older CLI): nothing to export
-        resume = environ.get(podspec.ENV_RESUME_STATE_DIR)
         return cls(
             repo_dir=Path(environ[podspec.ENV_REPO_DIR]),
             base_sha=environ[podspec.ENV_BASE_SHA],
@@ -88,7 +86,7 @@ class AgentSide:
             out_dir=Path(environ[podspec.ENV_RESULTS_DIR]),
             state_dir=Path(environ[podspec.ENV_STATE_DIR]),
             mode=environ.get(podspec.ENV_REPO_MODE, "bundle"),
-            resume_state_dir=Path(resume) if resume else None,
+            resuming=environ.get(podspec.ENV_RESUMING) == "true",
         )
 
     def heartbeat(self) -> Heartbeat:

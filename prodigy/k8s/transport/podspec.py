@@ -37,7 +37,6 @@ CREDENTIALS_DIR: Final = "/prodigy/git-credentials"
 REPO_DIR: Final = f"{AGENT.workdir}/repo"
 OUT_DIR: Final = f"{AGENT.workdir}/out"
 STATE_DIR: Final = f"{AGENT.workdir}/state"
-RESUME_STATE_DIR: Final = f"{AGENT.workdir}/resume-state"
 
 # Env the agent reads to find the checkout and where to export (prodigy/agent.py).
 ENV_REPO_DIR: Final = "PRODIGY_REPO_DIR"
@@ -45,7 +44,7 @@ ENV_BASE_SHA: Final = "PRODIGY_BASE_SHA"
 ENV_SESSION_BRANCH: Final = "PRODIGY_SESSION_BRANCH"
 ENV_RESULTS_DIR: Final = "PRODIGY_RESULTS_DIR"
 ENV_STATE_DIR: Final = "PRODIGY_STATE_DIR"
-ENV_RESUME_STATE_DIR: Final = "PRODIGY_RESUME_STATE_DIR"
+ENV_RESUMING: Final = "PRODIGY_RESUMING"        # "true": the init container restored the checkpoint into STATE_DIR
 ENV_REPO_MODE: Final = "PRODIGY_REPO_MODE"
 
 _SECURITY: Final[Obj] = {
@@ -82,7 +81,7 @@ def bundle_additions(run_id: str, manifest: TransportManifest, *, image: str, pu
     volume = {"name": REPO_IN_VOLUME, "projected": {"sources": sources, "defaultMode": 0o444}}
     args = ["fetch-repo", "--from", REPO_IN_DIR, "--to", REPO_DIR]
     if resuming:
-        args += ["--state-to", RESUME_STATE_DIR]
+        args += ["--state-to", STATE_DIR]
     init = _container(INIT_CONTAINER, image, pull_policy, args, [
         {"name": WORKSPACE_VOLUME, "mountPath": AGENT.workdir},
         {"name": REPO_IN_VOLUME, "mountPath": REPO_IN_DIR, "readOnly": True},
@@ -118,7 +117,7 @@ def remote_additions(source: RemoteSource, *, base_sha: str, branch: str, image:
                     for i, c in enumerate(resume_state.chunks)]
         volumes.append({"name": REPO_IN_VOLUME, "projected": {"sources": sources, "defaultMode": 0o444}})
         mounts.append({"name": REPO_IN_VOLUME, "mountPath": REPO_IN_DIR, "readOnly": True})
-        args += ["--from", REPO_IN_DIR, "--state-to", RESUME_STATE_DIR]
+        args += ["--from", REPO_IN_DIR, "--state-to", STATE_DIR]
     init = _container(INIT_CONTAINER, image, pull_policy, args, mounts, env=env)
     results = _results_container(image, pull_policy, remote=source)
     return PodAdditions(
@@ -137,7 +136,7 @@ def _agent_env(base_sha: str, branch: str, mode: str, resuming: bool) -> tuple[O
         {"name": ENV_REPO_MODE, "value": mode},
     ]
     if resuming:
-        env.append({"name": ENV_RESUME_STATE_DIR, "value": RESUME_STATE_DIR})
+        env.append({"name": ENV_RESUMING, "value": "true"})
     return tuple(env)
 
 
