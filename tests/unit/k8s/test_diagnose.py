@@ -1,0 +1,310 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from prodigy.k8s.config import GraceWindows
+from prodigy.k8s.diagnose import Category, Diagnosis, diagnose, parse_time, pod_phase_summary
+
+from . import wire as w
+
+START = parse_time(w.T0)
+assert START is not None
+GRACE = GraceWindows(image_pull_seconds=120, unschedulable_seconds=300)
+
+
+def at(seconds: float) -> datetime:
+    assert START is not None
+    return START + timedelta(seconds=seconds)
+
+
+def run(job: dict[str, Any], pods: list[dict[str, Any]], events: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        *, now: float = 10, logs: dict[str, list[str]] | None = None) -> Diagnosis | None:
+    return diagnose(job, pods, list(events), logs or {}, at(now), GRACE)
+
+
+def must(d: Diagnosis | None) -> Diagnosis:
+    assert d is not None
+    return d
+
+
+# --- nothing to say ----------------------------------------------------------------------------
+
+def test_a_healthy_run_has_no_diagnosis() -> None:
+    assert run(w.job(), [w.pod("Running", containers=[w.running()], conditions=[w.scheduled()])]) is None
+    assert run(w.job(), []) is None
+    assert run(w.job(suspend=True), []) is None
+    complete = w.job(w.job_condition("Complete", "CompletionsReached", "Reached expected number of succeeded pods"))
+    assert run(complete, [w.pod("Succeeded", containers=[w.terminated(0, "Completed")])]) is None
+
+
+def test_normal_container_creation_is_not_a_problem() -> None:
+    pod = w.pod(containers=[w.waiting("ContainerCreating")], conditions=[w.scheduled()])
+    assert run(w.job(), [pod], [w.event("Pulling", 'Pulling image "prodigy-agent:dev"', type_="Normal")]) is None
+
+
+# --- image problems ----------------------------------------------------------------------------
+
+BACKOFF_MSG = 'Back-off pulling image "prodigy-agent:nope": ErrImagePull: failed to resolve reference "docker.io/library/prodigy-agent:nope": not found'
+
+
+def image_pull_pod(reason: str = "ImagePullBackOff", message: str = BACKOFF_MSG) -> dict[str, Any]:
+    return w.pod(containers=[w.waiting(reason, message, image="prodigy-agent:nope")], conditions=[w.scheduled()])
+
+
+@pytest.mark.parametrize(("seconds", "terminal"), [(5, False), (119, False), (121, True)])
+def test_image_pull_failure_becomes_final_after_the_grace_window(seconds: float, terminal: bool) -> None:
+    events = [w.event("Failed", 'Failed to pull image "prodigy-agent:nope": not found', first="2026-11-27T09:30:01Z"),
+              w.event("BackOff", 'Back-off pulling image "prodigy-agent:nope"', first="2026-11-27T09:30:02Z", count=4)]
+    d = must(run(w.job(), [image_pull_pod()], events, now=seconds + 1))
+    assert d.category is Category.IMAGE_PULL
+    assert d.terminal is terminal
+    assert d.deadline == at(121)
+    assert "prodigy-agent:nope" in d.summary
+    assert "kind load docker-image" in d.hint and "image_pull_secrets" in d.hint
+
+
+def test_err_image_pull_without_events_counts_from_scheduling() -> None:
+    d = must(run(w.job(), [image_pull_pod("ErrImagePull", "rpc error: code = NotFound")], now=130))
+    assert (d.category, d.terminal) == (Category.IMAGE_PULL, True)
+
+
+def test_registry_rate_limit_is_retryable_for_longer() -> None:
+    message = ('Back-off pulling image "python:3.11": ErrImagePull: 429 Too Many Requests - Server message: '
+               "toomanyrequests: You have reached your pull rate limit.")
+    d = must(run(w.job(), [image_pull_pod(message=message)], now=300))
+    assert (d.category, d.terminal) == (Category.IMAGE_PULL_RATE_LIMITED, False)
+    assert must(run(w.job(), [image_pull_pod(message=message)], now=361)).terminal
+
+
+def test_invalid_image_name_fails_at_once() -> None:
+    pod = w.pod(containers=[w.waiting("InvalidImageName", 'Failed to apply default image tag "Bad:Image": '
+                                      "couldn't parse image name", image="Bad:Image")], conditions=[w.scheduled()])
+    d = must(run(w.job(), [pod], now=1))
+    assert (d.category, d.terminal) == (Category.INVALID_IMAGE, True)
+    assert "Bad:Image" in d.summary
+
+
+def test_missing_secret_fails_almost_at_once() -> None:
+    pod = w.pod(containers=[w.waiting("CreateContainerConfigError", 'secret "github" not found')],
+                conditions=[w.scheduled()])
+    early, late = must(run(w.job(), [pod], now=3)), must(run(w.job(), [pod], now=11))
+    assert early.category is Category.CONTAINER_CONFIG and not early.terminal
+    assert late.terminal and 'secret "github" not found' in late.summary
+    assert "secrets:" in late.hint
+
+
+def test_exec_format_error_points_at_the_architecture() -> None:
+    pod = w.pod(containers=[w.waiting("RunContainerError", "exec /usr/bin/tini: exec format error")],
+                conditions=[w.scheduled()])
+    d = must(run(w.job(), [pod]))
+    assert (d.category, d.terminal) == (Category.RUN_CONTAINER, True)
+    assert "architecture" in d.hint
+
+
+# --- scheduling ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("message", "category", "words"), [
+    ("0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: "
+     "3 No preemption victims found for incoming pod.", Category.UNSCHEDULABLE_RESOURCES, "memory"),
+    ("0/2 nodes are available: 1 Insufficient cpu, 1 Insufficient memory.", Category.UNSCHEDULABLE_RESOURCES,
+     "cpu and memory"),
+    ("0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.",
+     Category.UNSCHEDULABLE_NODE_SELECTOR, "node_selector"),
+    ("0/1 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}.",
+     Category.UNSCHEDULABLE_TAINT, "taint"),
+    ("0/1 nodes are available: 1 node(s) were unschedulable.", Category.UNSCHEDULABLE, "scheduled"),
+])
+def test_unschedulable_reasons(message: str, category: Category, words: str) -> None:
+    pod = w.pod(conditions=[w.unschedulable(message)])
+    events = [w.event("FailedScheduling", message, count=3)]
+    d = must(run(w.job(), [pod], events, now=60))
+    assert (d.category, d.terminal) == (category, False)
+    assert words in d.summary
+    assert d.detail == message
+    assert must(run(w.job(), [pod], events, now=301)).terminal
+
+
+def test_a_recent_scale_up_extends_the_unschedulable_deadline() -> None:
+    message = "0/1 nodes are available: 1 Insufficient cpu."
+    pod = w.pod(conditions=[w.unschedulable(message)])
+    events = [w.event("FailedScheduling", message),
+              w.event("TriggeredScaleUp", "pod triggered scale-up: [{ng-1 1->2 (max: 5)}]", type_="Normal",
+                      first="2026-11-27T09:34:00Z")]
+    d = must(run(w.job(), [pod], events, now=400))
+    assert not d.terminal
+    assert d.deadline == at(240 + 300)
+    assert "autoscaler" in d.summary
+    assert must(run(w.job(), [pod], events, now=541)).terminal
+
+
+def test_quota_blocking_pod_creation_is_explained_and_bounded() -> None:
+    message = ('Error creating: pods "prodigy-implement-k3x9q2m7ab-x7k2p" is forbidden: exceeded quota: compute, '
+               "requested: limits.memory=4Gi, used: limits.memory=16Gi, limited: limits.memory=16Gi")
+    events = [w.event("FailedCreate", message, kind="Job", name=w.JOB, count=5)]
+    d = must(run(w.job(), [], events, now=30))
+    assert (d.category, d.terminal) == (Category.POD_CREATION, False)
+    assert "quota" in d.summary and "ResourceQuota" in d.hint
+    assert must(run(w.job(), [], events, now=301)).terminal
+
+
+def test_failed_mount_is_reported_then_fails() -> None:
+    pod = w.pod(containers=[w.waiting("ContainerCreating")], conditions=[w.scheduled()])
+    events = [w.event("FailedMount", 'MountVolume.SetUp failed for volume "workflow" : configmap '
+                      '"prodigy-workflow-k3x9q2m7ab" not found', count=6)]
+    assert not must(run(w.job(), [pod], events, now=60)).terminal
+    d = must(run(w.job(), [pod], events, now=125))
+    assert (d.category, d.terminal) == (Category.FAILED_MOUNT, True)
+
+
+# --- terminated containers ------------------------------------------------------------------------
+
+def failed_job(reason: str = "PodFailurePolicy", message: str = "Container prodigy-agent for pod "
+               "prodigy-dev/prodigy-implement-k3x9q2m7ab-x7k2p failed with exit code 1 matching FailJob rule at index 0",
+               **kw: Any) -> dict[str, Any]:
+    return w.job(w.job_condition("FailureTarget", reason, message), w.job_condition("Failed", reason, message),
+                 failed=1, **kw)
+
+
+LOG = [f"line {i}" for i in range(1, 31)]
+
+
+def test_oom_kill_names_the_limit_and_the_fix() -> None:
+    pod = w.pod("Failed", containers=[w.terminated(137, "OOMKilled")], conditions=[w.scheduled()], memory_limit="256Mi")
+    d = must(run(failed_job(), [pod], logs={f"{w.POD}/prodigy-agent": LOG}))
+    assert (d.category, d.terminal, d.exit_code) == (Category.OOM_KILLED, True, 137)
+    assert "out of memory" in d.summary and "256Mi" in d.summary
+    assert "resources.limits.memory" in d.hint
+    assert d.log_tail == tuple(LOG[-20:])
+    assert f"kubectl -n {w.NS} logs {w.POD} -c prodigy-agent" in d.inspect
+
+
+def test_exit_137_without_oom_reason_is_still_explained() -> None:
+    pod = w.pod("Failed", containers=[w.terminated(137, "Error")])
+    d = must(run(failed_job(), [pod]))
+    assert d.category is Category.OOM_KILLED and "killed" in d.summary and d.detail
+
+
+def test_segfault() -> None:
+    d = must(run(failed_job(), [w.pod("Failed", containers=[w.terminated(139)])]))
+    assert (d.category, d.exit_code) == (Category.SEGFAULT, 139)
+    assert "segmentation fault" in d.summary
+
+
+def test_failed_step_is_named_from_the_termination_message() -> None:
+    summary = json.dumps({"status": "failed", "exit_code": 1, "failed_step": "shell: cargo test",
+                          "error": "command exited with status 101", "steps_completed": 2, "steps_total": 4})
+    pod = w.pod("Failed", containers=[w.terminated(1, "Error", summary)])
+    d = must(run(failed_job(), [pod], logs={"prodigy-agent": ["test result: FAILED"]}))
+    assert d.category is Category.NON_ZERO_EXIT
+    assert d.summary == "step shell: cargo test failed (exit 1)"
+    assert d.failed_step == "shell: cargo test"
+    assert d.detail == "command exited with status 101"
+    assert d.log_tail == ("test result: FAILED",)
+
+
+def test_a_plain_text_termination_message_is_not_mistaken_for_json() -> None:
+    pod = w.pod("Failed", containers=[w.terminated(2, "Error", "Traceback (most recent call last):\n...")])
+    d = must(run(failed_job(), [pod]))
+    assert d.summary == f"container prodigy-agent of pod {w.POD} exited with code 2"
+    assert d.failed_step is None
+
+
+def test_an_init_container_failure_is_diagnosed() -> None:
+    pod = w.pod("Failed", init=[w.terminated(128, "Error", name="prodigy-repo")],
+                containers=[w.waiting("PodInitializing")])
+    d = must(run(failed_job("BackoffLimitExceeded", "Job has reached the specified backoff limit"), [pod]))
+    assert (d.container, d.exit_code) == ("prodigy-repo", 128)
+
+
+def test_agent_exit_is_final_as_soon_as_the_pod_fails() -> None:
+    # Before the Job controller writes its Failed condition, the pod failure policy already decides.
+    pod = w.pod("Failed", containers=[w.terminated(1)])
+    d = must(run(w.job(), [pod]))
+    assert d.terminal and d.exit_code == 1
+
+
+def test_eviction_before_the_job_fails_is_not_final() -> None:
+    pod = w.pod("Failed", reason="Evicted", message="The node was low on resource: memory. Threshold quantity: "
+                "100Mi, available: 50Mi. Container prodigy-agent was using 3Gi, request is 1Gi.")
+    assert not must(run(w.job(), [pod])).terminal
+    d = must(run(failed_job("BackoffLimitExceeded", "Job has reached the specified backoff limit"), [pod]))
+    assert (d.category, d.terminal) == (Category.EVICTED, True)
+    assert "low on resource: memory" in d.detail
+    assert "resources.requests" in d.hint
+
+
+def test_deadline_exceeded_wins_over_the_kill_exit_code() -> None:
+    job = w.job(w.job_condition("Failed", "DeadlineExceeded", "Job was active longer than specified deadline"),
+                active_deadline=600)
+    pod = w.pod("Failed", containers=[w.terminated(143, "Error")])
+    d = must(run(job, [pod], logs={"prodigy-agent": ["still working"]}))
+    assert (d.category, d.terminal) == (Category.DEADLINE_EXCEEDED, True)
+    assert "600s" in d.summary
+    assert "active_deadline_seconds" in d.hint
+    assert d.log_tail == ("still working",)
+
+
+def test_job_failure_without_pods_uses_the_condition() -> None:
+    d = must(run(failed_job("BackoffLimitExceeded", "Job has reached the specified backoff limit"), []))
+    assert (d.category, d.terminal) == (Category.BACKOFF_LIMIT_EXCEEDED, True)
+    assert d.detail == "Job has reached the specified backoff limit"
+    d = must(run(failed_job(), []))
+    assert d.category is Category.POD_FAILURE_POLICY
+
+
+def test_the_newest_pod_is_diagnosed_first() -> None:
+    old = w.pod("Failed", containers=[w.terminated(1)], name=f"{w.JOB}-aaaaa", created="2026-11-27T09:30:00Z")
+    new = w.pod("Failed", containers=[w.terminated(137, "OOMKilled")], name=f"{w.JOB}-bbbbb",
+                created="2026-11-27T09:31:00Z")
+    d = must(run(failed_job("BackoffLimitExceeded", "Job has reached the specified backoff limit"), [old, new]))
+    assert d.pod == f"{w.JOB}-bbbbb"
+
+
+# --- events ------------------------------------------------------------------------------------
+
+def test_warning_events_are_deduplicated_and_counted() -> None:
+    pod = image_pull_pod()
+    events = [
+        w.event("Failed", "Error: ErrImagePull", count=2, first="2026-11-27T09:30:01Z"),
+        w.event("Failed", "Error: ErrImagePull", count=3, first="2026-11-27T09:30:20Z"),
+        w.event("Pulling", 'Pulling image "prodigy-agent:nope"', type_="Normal"),
+        w.event("Failed", "unrelated", name="some-other-pod"),
+    ]
+    d = must(run(w.job(), [pod], events))
+    assert d.events == (f"Failed on {w.POD} (x5): Error: ErrImagePull",)
+
+
+def test_events_k8s_io_shape_is_understood() -> None:
+    new_style = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "type": "Warning", "reason": "FailedScheduling",
+                 "note": "0/1 nodes are available: 1 Insufficient cpu.", "eventTime": "2026-11-27T09:30:00.000000Z",
+                 "regarding": {"kind": "Pod", "name": w.POD, "namespace": w.NS},
+                 "series": {"count": 4, "lastObservedTime": "2026-11-27T09:31:00.000000Z"}}
+    pod = w.pod(conditions=[w.unschedulable("0/1 nodes are available: 1 Insufficient cpu.")])
+    d = must(run(w.job(), [pod], [new_style]))
+    assert d.events == (f"FailedScheduling on {w.POD} (x4): 0/1 nodes are available: 1 Insufficient cpu.",)
+
+
+# --- status line ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("pod", "expected"), [
+    (w.pod(), "Pending"),
+    (w.pod(conditions=[w.unschedulable("0/1 nodes are available: 1 Insufficient cpu.")]),
+     "Unschedulable: 0/1 nodes are available: 1 Insufficient cpu."),
+    (w.pod(conditions=[w.scheduled()]), "ContainerCreating"),
+    (w.pod(conditions=[w.scheduled()], containers=[w.waiting("ContainerCreating")]), "ContainerCreating"),
+    (image_pull_pod(), "Pending: ImagePullBackOff"),
+    (w.pod(conditions=[w.scheduled()], init=[w.running("prodigy-repo")], containers=[w.waiting("PodInitializing")]),
+     "Init: prodigy-repo running"),
+    (w.pod(conditions=[w.scheduled()], init=[w.waiting("ErrImagePull", name="prodigy-repo")]), "Init: ErrImagePull"),
+    (w.pod("Running", containers=[w.running()]), "Running"),
+    (w.pod("Succeeded", containers=[w.terminated(0, "Completed")]), "Succeeded"),
+    (w.pod("Failed", containers=[w.terminated(137, "OOMKilled")]), "Failed: OOMKilled (exit 137)"),
+    (w.pod("Failed", reason="Evicted"), "Failed: Evicted"),
+    (w.pod("Running", containers=[w.running()], deleting=True), "Terminating"),
+])
+def test_pod_phase_summary(pod: dict[str, Any], expected: str) -> None:
+    assert pod_phase_summary(pod) == expected
