@@ -31,7 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI and map every outcome onto one exit-code contract."""
     _register_commands()
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        # Without standalone mode click returns a command's `Exit(code)` instead of raising it.
+        returned = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        if isinstance(returned, int):
+            return returned
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return EXIT_SIGINT
