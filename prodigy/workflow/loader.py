@@ -69,38 +69,37 @@ def load_workflow(path: Path) -> LoadedWorkflow:
 
 def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
     """Validate workflow ``text`` as if read from ``path`` (the suffix picks YAML or JSON)."""
-    tree = _parse_yaml(text, path) if path.suffix.lower() in YAML_SUFFIXES else _parse_json(text, path)
-    if tree is None or (isinstance(tree, str) and not tree.strip()):
-        raise WorkflowFileError(
-            f"Workflow file {path} is empty",
-            hint=_STEPS_HINT,
-        )
-    if isinstance(tree, dict) and tree.get("mode") == "mapreduce":
+    if path.suffix.lower() in YAML_SUFFIXES:
+        tree = _parse_yaml(text, path)
+        data = _plain(tree)
+    else:
+        data, tree = _parse_json(text, path)
+    if data is None or (isinstance(data, str) and not data.strip()):
+        raise WorkflowFileError(f"Workflow file {path} is empty", hint=_STEPS_HINT)
+    if isinstance(data, dict) and data.get("mode") == "mapreduce":
         raise WorkflowFileError(
             f"MapReduce workflows are not yet supported: {path} has `mode: mapreduce`",
             hint="run the steps as a standard workflow (a list of steps or `commands:`), or use upstream Prodigy "
             "for MapReduce",
         )
-    if not isinstance(tree, list | dict):
+    if not isinstance(data, list | dict):
         raise WorkflowFileError(
-            f"{path}: a workflow must be a list of steps or a mapping with `commands:`, "
-            f"not {_describe(_plain(tree))}",
-            hint="e.g.\n  - shell: echo hello",
+            f"{path}: a workflow must be a list of steps or a mapping with `commands:`, not {_describe(data)}",
+            hint=_STEPS_HINT,
         )
-    bare_list = isinstance(tree, list)
-    steps = tree if isinstance(tree, list) else tree.get("commands")
+    bare_list = isinstance(data, list)
+    steps = data if isinstance(data, list) else data.get("commands")
     if isinstance(steps, list) and not steps:
         raise WorkflowFileError(f"Workflow file {path} has no steps", hint=_STEPS_HINT)
-    if isinstance(tree, dict) and "commands" not in tree and "steps" in tree:
-        line = tree.lc.data["steps"][0] + 1 if isinstance(tree, CommentedMap) else 1
+    if isinstance(data, dict) and "commands" not in data and "steps" in data:
+        position = _position(tree, ("steps",), key_error=True)
+        line = position.line if position else 1
         raise WorkflowFileError(
             f"Invalid workflow {path}:{line}: `steps:` is not a workflow key; list the steps under `commands:`",
             hint=_STEPS_HINT,
         )
-    plain = _plain(tree)
-    document_input = {"commands": plain} if bare_list else plain
     try:
-        document = WorkflowDocument.model_validate(document_input)
+        document = WorkflowDocument.model_validate({"commands": data} if bare_list else data)
     except ValidationError as error:
         raise WorkflowFileError(_format_errors(error.errors(), tree, path, bare_list=bare_list)) from None
     workflow = Workflow.from_document(document, source=path, default_name=path.stem)
@@ -145,17 +144,23 @@ def _yaml_hint(problem: str) -> str | None:
     return None
 
 
-def _parse_json(text: str, path: Path) -> Any:
+def _parse_json(text: str, path: Path) -> tuple[Any, Any]:
+    """The JSON document, plus a ruamel tree of the same text that knows every node's line (or None)."""
     try:
-        json.loads(text) if text.strip() else None
+        data = json.loads(text) if text.strip() else None
     except json.JSONDecodeError as error:
         raise WorkflowFileError(
             f"Invalid JSON in {path} at line {error.lineno}, column {error.colno}: {error.msg}\n"
             + _caret(text, error.lineno - 1, error.colno - 1),
             hint="workflow files that do not end in .yml/.yaml are read as JSON",
         ) from None
-    # Valid JSON is valid YAML 1.2; parsing it again as YAML gives every node its line and column.
-    return YAML(typ="rt").load(text)
+    # Valid JSON is (nearly always) valid YAML 1.2, so parsing it again as YAML gives every node its
+    # position. Values still come from `json`: YAML reads an escaped surrogate pair as two code points.
+    try:
+        tree = YAML(typ="rt").load(text)
+    except YAMLError:
+        tree = None
+    return data, tree
 
 
 def _caret(text: str, line: int, column: int) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "shape_tag",
 ]
 
+
 class StepKind(StrEnum):
     CLAUDE = "claude"
     SHELL = "shell"
@@ -65,6 +66,8 @@ class CaptureStreams(StrEnum):
 
 
 class StrictModel(BaseModel):
+    """Unknown keys are errors (typos get a did-you-mean); parsed workflows are immutable values."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from prodigy.errors import WorkflowFileError
-from prodigy.workflow.loader import load_workflow
+from prodigy.workflow.loader import load_workflow, parse_workflow
 from prodigy.workflow.model import (
     CaptureFormat,
     CaptureStreams,
@@ -293,3 +295,18 @@ def test_empty_file_is_a_clear_error(text: str) -> None:
 def test_no_steps_is_a_clear_error(text: str) -> None:
     message = load_error(text)
     assert message.startswith("Workflow file wf.yml has no steps")
+
+
+commands = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufeff"), min_size=1, max_size=40
+).filter(str.strip)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["shell", "claude"]), commands), min_size=1, max_size=5))
+def test_json_text_loads_the_same_as_json_and_as_yaml(steps: list[tuple[str, str]]) -> None:
+    # JSON is YAML 1.2: the same document must give the same steps through both parsers.
+    document = [{kind: command} for kind, command in steps]
+    as_json = parse_workflow(json.dumps(document), Path("wf.json")).workflow.steps
+    as_yaml = parse_workflow(json.dumps(document, ensure_ascii=False), Path("wf.yml")).workflow.steps
+    assert [(step.kind.value, step.command) for step in as_json] == steps
+    assert as_yaml == as_json
