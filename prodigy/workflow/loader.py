@@ -200,7 +200,7 @@ def _format_errors(errors: Sequence[ErrorDetails], tree: Any, path: Path, *, bar
         shown_loc = loc[1:] if bare_list and loc[:1] == ("commands",) else loc
         message = _describe_error(error, loc)
         position = _position(tree, shown_loc, key_error=error["type"] in ("extra_forbidden", "unsupported"))
-        field_path = _render_path(shown_loc, error["type"]) or "(top level)"
+        field_path = _render_path(shown_loc) or "(top level)"
         key = (field_path, message)
         if key in seen:
             continue
@@ -225,7 +225,7 @@ def _strip_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     )
 
 
-def _render_path(loc: Sequence[int | str], error_type: str) -> str:
+def _render_path(loc: Sequence[int | str]) -> str:
     text = ""
     for segment in loc:
         if isinstance(segment, int):

@@ -310,3 +310,8 @@ def test_json_text_loads_the_same_as_json_and_as_yaml(steps: list[tuple[str, str
     as_yaml = parse_workflow(json.dumps(document, ensure_ascii=False), Path("wf.yml")).workflow.steps
     assert [(step.kind.value, step.command) for step in as_json] == steps
     assert as_yaml == as_json
+
+
+def test_when_written_as_a_yaml_boolean_is_kept_as_text() -> None:
+    step = load_text("- shell: make\n  when: true\n").workflow.steps[0]
+    assert step.when == "true"
