@@ -10,9 +10,12 @@ print from different threads.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from typing import IO, Protocol
+
+_COUNTDOWN = re.compile(r"\s*\(gives up in \d+s\)|\s\d+s$")
 
 
 class Display(Protocol):
@@ -47,8 +50,8 @@ class PlainDisplay:
             self.out.flush()
 
     def status(self, text: str) -> None:
-        # Elapsed seconds change every tick; print only when the rest of the line changes.
-        key = text.rsplit(" ", 1)[0] if text[-1:] == "s" and text.rsplit(" ", 1)[-1][:-1].isdigit() else text
+        # Elapsed seconds and countdowns change every tick; print only when the rest changes.
+        key = _COUNTDOWN.sub("", text)
         with self._lock:
             if key == self._last_status:
                 return
@@ -89,8 +92,10 @@ class RichDisplay:
             self._spinner.update(text=text)
 
     def info(self, text: str) -> None:
+        from rich.markup import escape
+
         with self._lock:
-            self._console.print(f"[dim]\\[prodigy][/dim] {text}", highlight=False, emoji=False)
+            self._console.print(f"[dim]\\[prodigy][/dim] {escape(text)}", highlight=False, emoji=False)
 
     def close(self) -> None:
         with self._lock:

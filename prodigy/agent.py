@@ -1,0 +1,118 @@
+"""``prodigy agent execute FILE``: the workflow runner inside the pod.
+
+It is the local executor with everything interactive taken away: no worktree, no prompt,
+no merge. The client on the user's machine streams this process's output, so the output is
+the local run's output, line for line. When the workflow ends, a JSON summary of at most
+4 KiB (status, exit code, failed step, error, head sha, commit count) goes to the container's
+termination message file, where the client reads it from the pod status without another
+request; the process exits with the workflow's exit code.
+
+Until the repository transport arrives, the workflow runs in a fresh git repository in the
+workspace (``/workspace/repo``), with one empty initial commit so steps can commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prodigy.errors import EXIT_FAILURE, ProdigyError
+
+TERMINATION_LOG_ENV = "PRODIGY_TERMINATION_LOG"     # tests point it at a temp file
+DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+WORKDIR_ENV = "PRODIGY_AGENT_WORKDIR"
+MAX_SUMMARY_BYTES = 4096                            # the kubelet truncates termination messages at 4 KiB
+
+
+@dataclass(frozen=True)
+class AgentRequest:
+    workflow_path: Path
+    args: tuple[str, ...] = ()
+    max_iterations: int = 1
+    verbosity: int = 0
+
+
+def summary_json(summary: Mapping[str, Any], limit: int = MAX_SUMMARY_BYTES) -> str:
+    """Serialise ``summary`` within ``limit`` bytes, shortening the free-text fields first."""
+    data = dict(summary)
+    text = json.dumps(data, sort_keys=True)
+    for key in ("error", "failed_step"):
+        while len(text.encode()) > limit and isinstance(data.get(key), str) and data[key]:
+            value: str = data[key]
+            data[key] = value[: max(0, len(value) // 2 - 1)] + "…"
+            text = json.dumps(data, sort_keys=True)
+    if len(text.encode()) > limit:
+        text = json.dumps({k: data[k] for k in ("status", "exit_code") if k in data})
+    return text
+
+
+def write_termination_message(summary: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+    path = Path(environ.get(TERMINATION_LOG_ENV) or DEFAULT_TERMINATION_LOG)
+    try:
+        path.write_text(summary_json(summary), encoding="utf-8")
+    except OSError:
+        pass  # outside a pod (or a read-only path) the summary is a convenience, not a requirement
+
+
+def prepare_workspace(root: Path, environ: Mapping[str, str]) -> Path:
+    """A git repository to run in: ``root/repo``, created with an empty first commit."""
+    repo = root / "repo"
+    if (repo / ".git").exists():
+        return repo
+    repo.mkdir(parents=True, exist_ok=True)
+    env = {**environ,
+           "GIT_AUTHOR_NAME": environ.get("GIT_AUTHOR_NAME") or "prodigy",
+           "GIT_AUTHOR_EMAIL": environ.get("GIT_AUTHOR_EMAIL") or "prodigy@localhost",
+           "GIT_COMMITTER_NAME": environ.get("GIT_COMMITTER_NAME") or "prodigy",
+           "GIT_COMMITTER_EMAIL": environ.get("GIT_COMMITTER_EMAIL") or "prodigy@localhost"}
+    for command in (["git", "init", "-q", "-b", "main"],
+                    ["git", "commit", "-q", "--allow-empty", "-m", "prodigy: empty workspace"]):
+        subprocess.run(command, cwd=repo, env=env, check=True, stdout=subprocess.DEVNULL)
+    return repo
+
+
+def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> int:
+    """Run the workflow; always leave a termination message; return the workflow's exit code."""
+    from prodigy.local.executor import ExecutionRequest
+    from prodigy.local.executor import execute as run_steps
+    from prodigy.local.signals import interrupts_raise
+    from prodigy.ui.console import Console
+    from prodigy.workflow.loader import load_workflow
+
+    env = dict(os.environ if environ is None else environ)
+    console = Console(request.verbosity)
+    summary: dict[str, Any] = {"status": "failed", "exit_code": EXIT_FAILURE}
+    try:
+        loaded = load_workflow(request.workflow_path)
+        for warning in loaded.warnings:
+            console.warn(warning)
+        root = Path(env.get(WORKDIR_ENV) or os.getcwd())
+        workdir = prepare_workspace(root, env)
+        session_id = env.get("PRODIGY_SESSION_ID") or env.get("PRODIGY_RUN_ID") or "agent"
+        state_dir = root / ".prodigy-state" / session_id
+        with interrupts_raise():
+            result = run_steps(ExecutionRequest(
+                workflow=loaded.workflow, workdir=workdir, state_dir=state_dir, session_id=session_id,
+                args=request.args, max_iterations=request.max_iterations, environ=env,
+                verbosity=request.verbosity), console)
+        summary = result.to_json()
+        if result.error and result.exit_code != 0:
+            console.error(f"Error: {result.error}")
+        return result.exit_code
+    except ProdigyError as exc:
+        summary = {"status": "failed", "exit_code": exc.exit_code, "error": exc.message, "failed_step": None}
+        console.error(f"Error: {exc.message}")
+        if exc.hint:
+            console.error(f"hint: {exc.hint}")
+        return exc.exit_code
+    except subprocess.CalledProcessError as exc:
+        summary = {"status": "failed", "exit_code": EXIT_FAILURE, "error": f"workspace setup failed: {exc}"}
+        console.error(f"Error: workspace setup failed: {exc}")
+        return EXIT_FAILURE
+    finally:
+        write_termination_message(summary, env)

@@ -1,0 +1,54 @@
+"""Is the run over? Read from the Job's conditions, as ``kubectl wait --for=condition=...`` does.
+
+``Complete``/``Failed`` are final. ``SuccessCriteriaMet``/``FailureTarget`` announce the same
+verdict earlier (the Job controller has decided; the pods are still being finalised), so the
+client can start draining logs and exit sooner. Pod phase alone is never trusted: a failed
+pod may be retried under ``backoffLimit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+Obj = Mapping[str, Any]
+
+
+class JobVerdict(str, Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class JobEnd:
+    verdict: JobVerdict
+    reason: str = ""       # e.g. BackoffLimitExceeded, DeadlineExceeded, PodFailurePolicy
+    message: str = ""
+    final: bool = True     # False for SuccessCriteriaMet/FailureTarget
+
+
+_ORDER = (("Complete", JobVerdict.SUCCEEDED, True), ("Failed", JobVerdict.FAILED, True),
+          ("SuccessCriteriaMet", JobVerdict.SUCCEEDED, False), ("FailureTarget", JobVerdict.FAILED, False))
+
+
+def job_end(job: Obj | None) -> JobEnd | None:
+    if not job:
+        return None
+    conditions = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []
+                  if c.get("status") == "True"}
+    for kind, verdict, final in _ORDER:
+        if kind in conditions:
+            c = conditions[kind]
+            return JobEnd(verdict, str(c.get("reason") or ""), str(c.get("message") or ""), final)
+    return None
+
+
+def any_container_terminated(pods: Any) -> bool:
+    for pod in pods:
+        status = pod.get("status") or {}
+        for entry in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+            if "terminated" in (entry.get("state") or {}):
+                return True
+    return False

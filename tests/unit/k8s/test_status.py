@@ -1,0 +1,18 @@
+"""Plain (non-terminal) status output: one line per change, never one per tick."""
+
+from __future__ import annotations
+
+import io
+
+from prodigy.k8s.status import PlainDisplay, format_status
+
+
+def test_plain_status_prints_changes_not_ticks() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    display = PlainDisplay(out, err)
+    for second in range(3):
+        display.status(format_status("job-1", "Pending", f"ImagePull: x (gives up in {100 - second}s)", second))
+    display.status(format_status("job-1", "Running", "", 4))
+    display.log("hello")
+    assert err.getvalue().splitlines() == ["[prodigy] job-1: Pending (ImagePull: x)", "[prodigy] job-1: Running"]
+    assert out.getvalue() == "hello\n"
