@@ -98,12 +98,28 @@ def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
             f"Invalid workflow {path}:{line}: `steps:` is not a workflow key; list the steps under `commands:`",
             hint=_STEPS_HINT,
         )
+    ignored: list[str] = []
+    known = {info.alias or name for name, info in WorkflowDocument.model_fields.items()}
+    if isinstance(data, dict) and "commands" in data:
+        # Upstream ignores unknown top-level keys (real workflows carry `config:` blocks), so next to
+        # `commands:` an unknown key is a warning; without `commands:` it is reported as the likely typo.
+        ignored = [str(key) for key in data if key not in known]
+        data = {key: value for key, value in data.items() if key in known}
     try:
         document = WorkflowDocument.model_validate({"commands": data} if bare_list else data)
     except ValidationError as error:
         raise WorkflowFileError(_format_errors(error.errors(), tree, path, bare_list=bare_list)) from None
     workflow = Workflow.from_document(document, source=path, default_name=path.stem)
-    return LoadedWorkflow(workflow=workflow, warnings=_warnings(tree, document, path))
+    warnings = [_ignored_key_warning(tree, key, known, path) for key in ignored]
+    return LoadedWorkflow(workflow=workflow, warnings=warnings + _warnings(tree, document, path))
+
+
+def _ignored_key_warning(tree: Any, key: str, known: set[str], path: Path) -> str:
+    position = _position(tree, (key,), key_error=True)
+    where = f"{path}:{position.line}" if position else str(path)
+    suggestion = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    hint = f" (did you mean `{suggestion[0]}`?)" if suggestion else ""
+    return f"{where}: unknown top-level key `{key}` is ignored{hint}"
 
 
 # ---------------------------------------------------------------------------------------------

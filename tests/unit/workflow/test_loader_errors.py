@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from prodigy.errors import EXIT_USAGE, WorkflowFileError
-from prodigy.workflow.loader import MAX_REPORTED_ERRORS, load_workflow
+from prodigy.workflow.loader import MAX_REPORTED_ERRORS, load_workflow, parse_workflow
 from tests.unit.workflow.support import load_error, load_text
 
 
@@ -229,3 +229,11 @@ def test_errors_inside_foreach_and_on_success_are_located() -> None:
 def test_mapping_at_top_level_must_be_list_or_object() -> None:
     message = load_error("just text\n")
     assert "a workflow must be a list of steps or a mapping with `commands:`" in message
+
+
+def test_unknown_top_level_key_next_to_commands_is_a_warning_like_upstream() -> None:
+    loaded = parse_workflow("name: x\nconfig:\n  retries: 2\ncomands_x: 1\ncommands:\n  - shell: a\n", Path("wf.yml"))
+    assert [step.command for step in loaded.workflow.steps] == ["a"]
+    assert "wf.yml:2: unknown top-level key `config` is ignored" in loaded.warnings
+    assert any(w.startswith("wf.yml:4: unknown top-level key `comands_x` is ignored (did you mean `commands`?)")
+               for w in loaded.warnings)
