@@ -1,3 +1,80 @@
-"""Commands: cluster (placeholder until implemented)."""
+"""Commands: cluster list|show|check|gc|runs. Parsing only; the work is in prodigy.k8s.admin
+(imported inside each command, so `prodigy --help` never imports the Kubernetes client)."""
 
 from __future__ import annotations
+
+import click
+
+from prodigy.cli import cli
+from prodigy.errors import EXIT_USAGE
+
+
+def _echo(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line)
+
+
+@cli.group("cluster")
+def cluster() -> None:
+    """Kubernetes clusters from ~/.prodigy/kubernetes.yaml (for `cook --cluster NAME`)."""
+
+
+@cluster.command("list")
+def list_() -> None:
+    """List the configured clusters (and kubeconfig contexts usable as cluster names)."""
+    from prodigy.k8s.admin import list_clusters
+
+    _echo(list_clusters())
+
+
+@cluster.command("show")
+@click.argument("name")
+def show(name: str) -> None:
+    """Show the settings a run on NAME would use, after defaults are applied."""
+    from prodigy.k8s.admin import show_cluster
+
+    _echo(show_cluster(name))
+
+
+@cluster.command("check")
+@click.argument("name")
+@click.option("--namespace", metavar="NS", help="Check this namespace instead of the cluster's.")
+def check(name: str, namespace: str | None) -> None:
+    """Check that NAME is ready for prodigy runs (the same preflight every run does).
+
+    Reachability, credentials, namespace, the permissions a run needs, referenced Secrets.
+    Exits 0 when ready, 2 when a check failed.
+    """
+    from prodigy.k8s.admin import check_cluster
+
+    outcome = check_cluster(name, namespace)
+    _echo(outcome.lines)
+    if outcome.report.failures:
+        raise click.exceptions.Exit(EXIT_USAGE)
+
+
+@cluster.command("gc")
+@click.argument("name")
+@click.option("--older-than", default="1h", show_default=True, metavar="AGE",
+              help="Only Jobs finished (or created, if never finished) longer ago than AGE: 30m, 1h, 2d.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@click.option("--namespace", metavar="NS", help="Namespace to clean (default: the cluster's).")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Clean prodigy Jobs in every namespace.")
+@click.option("--include-running", is_flag=True, help="Also delete Jobs that are still running.")
+def gc(name: str, older_than: str, dry_run: bool, namespace: str | None, all_namespaces: bool,
+       include_running: bool) -> None:
+    """Delete leftover prodigy Jobs (label app=prodigy) with their pods, ConfigMaps and Secrets."""
+    from prodigy.k8s.admin import collect_garbage
+
+    _echo(collect_garbage(name, older_than=older_than, dry_run=dry_run, all_namespaces=all_namespaces,
+                          include_running=include_running, namespace=namespace))
+
+
+@cluster.command("runs")
+@click.option("--cluster", "cluster_name", metavar="NAME", help="Only runs on this cluster.")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
+def runs(cluster_name: str | None, limit: int) -> None:
+    """The local run index: every submission with its outcome (~/.prodigy/runs.jsonl)."""
+    from prodigy.k8s.admin import list_runs
+
+    _echo(list_runs(limit, cluster_name))

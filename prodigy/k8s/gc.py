@@ -1,0 +1,103 @@
+"""``prodigy cluster gc NAME``: delete leftover prodigy Jobs.
+
+TTL removes finished Jobs on its own; what is left over is Jobs run with ``--keep``, Jobs
+whose client died before the end, and suspended Jobs from a submission cut short. Every
+object of a run hangs off its Job (ownerReferences), so deleting the Job with propagation
+removes its pods, ConfigMaps and Secret too. Running Jobs are left alone unless asked: they
+may be someone's live run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prodigy.k8s.clients import Kube
+from prodigy.k8s.errors import KubeError
+from prodigy.k8s.manifests import LABEL_RUN_ID, PRODIGY_SELECTOR
+from prodigy.k8s.progress import job_end
+from prodigy.k8s.submit import ObjectRef, delete
+
+
+@dataclass(frozen=True)
+class Leftover:
+    name: str
+    namespace: str
+    run_id: str
+    state: str          # succeeded / failed / running / suspended
+    age: timedelta
+
+
+def _parse(ts: str | None) -> datetime | None:
+    if not ts:
+        return None
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def job_state(job: dict[str, Any]) -> str:
+    end = job_end(job)
+    if end is not None:
+        return end.verdict.value
+    return "suspended" if (job.get("spec") or {}).get("suspend") else "running"
+
+
+def select_leftovers(jobs: Sequence[dict[str, Any]], *, now: datetime, older_than: timedelta,
+                     include_running: bool = False) -> list[Leftover]:
+    """Pure: which prodigy Jobs to delete. Age counts from completion when there is one."""
+    chosen = []
+    for job in jobs:
+        meta, status = job.get("metadata") or {}, job.get("status") or {}
+        state = job_state(job)
+        if state == "running" and not include_running:
+            continue
+        since = _parse(status.get("completionTime")) or _parse(meta.get("creationTimestamp")) or now
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "Failed" and condition.get("status") == "True":
+                since = _parse(condition.get("lastTransitionTime")) or since
+        age = now - since
+        if age >= older_than:
+            chosen.append(Leftover(str(meta.get("name")), str(meta.get("namespace")),
+                                   str((meta.get("labels") or {}).get(LABEL_RUN_ID, "")), state, age))
+    return sorted(chosen, key=lambda item: item.age, reverse=True)
+
+
+def list_prodigy_jobs(kube: Kube, namespace: str | None) -> list[dict[str, Any]]:
+    path = f"/apis/batch/v1/namespaces/{namespace}/jobs" if namespace else "/apis/batch/v1/jobs"
+    listing = kube.request("GET", path, query=[("labelSelector", PRODIGY_SELECTOR)], action="listing prodigy Jobs")
+    return list(listing.get("items") or [])
+
+
+def collect(kube: Kube, leftovers: Sequence[Leftover]) -> list[str]:
+    """Delete each leftover Job (Background propagation: pods, ConfigMaps and Secret follow).
+    Returns the problems; a Job already gone is not one."""
+    problems = []
+    for item in leftovers:
+        try:
+            delete(kube, ObjectRef("Job", item.namespace, item.name), propagation="Background")
+        except KubeError as exc:
+            problems.append(f"{item.name}: {exc.message}")
+    return problems
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``1h``, ``2d`` (or a plain number of seconds)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    try:
+        if text and text[-1] in units:
+            return timedelta(seconds=float(text[:-1]) * units[text[-1]])
+        return timedelta(seconds=float(text))
+    except ValueError:
+        from prodigy.errors import UsageError
+
+        raise UsageError(f"--older-than: cannot read {text!r} as a duration",
+                         hint="use a number with a unit: 30m, 1h, 2d") from None
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

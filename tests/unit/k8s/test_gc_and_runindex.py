@@ -1,0 +1,79 @@
+"""Which leftover Jobs gc deletes, and the run index as an append-only audit trail."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from prodigy.k8s import runindex
+from prodigy.k8s.gc import parse_duration, select_leftovers
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def job(name: str, *, created: str, completed: str | None = None, condition: str | None = None,
+        suspend: bool = False) -> dict[str, object]:
+    status: dict[str, object] = {}
+    if completed:
+        status["completionTime"] = completed
+    if condition:
+        status["conditions"] = [{"type": condition, "status": "True", "lastTransitionTime": completed or created}]
+    return {"metadata": {"name": name, "namespace": "ns", "creationTimestamp": created,
+                         "labels": {"prodigy.io/run-id": name[-3:]}},
+            "spec": {"suspend": suspend}, "status": status}
+
+
+def test_finished_jobs_older_than_the_limit_are_selected_running_ones_are_not() -> None:
+    jobs = [
+        job("old-done", created="2026-11-27T09:00:00Z", completed="2026-11-27T09:30:00Z", condition="Complete"),
+        job("new-done", created="2026-11-27T11:50:00Z", completed="2026-11-27T11:55:00Z", condition="Complete"),
+        job("old-failed", created="2026-11-27T08:00:00Z", completed="2026-11-27T08:10:00Z", condition="Failed"),
+        job("old-running", created="2026-11-27T08:00:00Z"),
+        job("old-suspended", created="2026-11-27T08:00:00Z", suspend=True),
+    ]
+    chosen = select_leftovers(jobs, now=NOW, older_than=timedelta(hours=1))
+    assert [c.name for c in chosen] == ["old-suspended", "old-failed", "old-done"]  # oldest first
+    assert {c.state for c in chosen} == {"succeeded", "failed", "suspended"}
+    everything = select_leftovers(jobs, now=NOW, older_than=timedelta(0), include_running=True)
+    assert len(everything) == 5
+
+
+def test_durations() -> None:
+    assert parse_duration("90s") == timedelta(seconds=90)
+    assert parse_duration("1h") == timedelta(hours=1)
+    assert parse_duration("2d") == timedelta(days=2)
+    assert parse_duration("30") == timedelta(seconds=30)
+
+
+def test_submitted_and_finished_records_join_and_bad_lines_are_skipped(tmp_path: Path) -> None:
+    index = tmp_path / "runs.jsonl"
+    runindex.record_submitted(run_id="aaaaaaaaaa", cluster="dev", context="ctx", namespace="ns", job="prodigy-x-a",
+                              workflow="x", image="img", path=index)
+    with index.open("a") as handle:
+        handle.write("{torn line\n")
+    runindex.record_submitted(run_id="bbbbbbbbbb", cluster="dev", context="ctx", namespace="ns", job="prodigy-x-b",
+                              workflow="x", image="img", path=index)
+    runindex.record_finished(run_id="aaaaaaaaaa", outcome=runindex.Outcome.SUCCEEDED, exit_code=0, path=index)
+    runs = runindex.join_runs(runindex.read_lines(index))
+    assert [(r.run_id, r.outcome, r.exit_code) for r in runs] == [("aaaaaaaaaa", "succeeded", 0),
+                                                                  ("bbbbbbbbbb", None, None)]
+
+
+def _append_many(path: str, worker: int) -> None:
+    for i in range(200):
+        runindex.append({"event": "submitted", "run_id": f"w{worker}-{i}", "submitted_at": "t",
+                         "padding": "x" * 1500}, path=Path(path))
+
+
+def test_concurrent_writers_never_interleave_records(tmp_path: Path) -> None:
+    index = tmp_path / "runs.jsonl"
+    processes = [multiprocessing.Process(target=_append_many, args=(str(index), w)) for w in range(4)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join()
+    lines = index.read_text().splitlines()
+    assert len(lines) == 800
+    assert len({json.loads(line)["run_id"] for line in lines}) == 800
