@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from prodigy.local.signals import deferred
+
 LineSink = Callable[[str], None]
 
 # How long a group gets between SIGTERM and SIGKILL.
@@ -73,26 +75,30 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeo
     turned into `Interrupted` by the signal handler) ends the group before it propagates.
     """
     started = time.monotonic()
-    proc = subprocess.Popen(
-        list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1, start_new_session=True,
-    )
     out: list[str] = []
     err: list[str] = []
-    assert proc.stdout is not None and proc.stderr is not None
-    pumps = [threading.Thread(target=_pump, args=(proc.stdout, on_stdout, out), daemon=True),
-             threading.Thread(target=_pump, args=(proc.stderr, on_stderr, err), daemon=True)]
-    for pump in pumps:
-        pump.start()
+    proc: subprocess.Popen[str] | None = None
     timed_out = False
     try:
+        # An interrupt must not land between fork and knowing the pid: the child would leak.
+        with deferred():
+            proc = subprocess.Popen(
+                list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1, start_new_session=True,
+            )
+        assert proc.stdout is not None and proc.stderr is not None
+        pumps = [threading.Thread(target=_pump, args=(proc.stdout, on_stdout, out), daemon=True),
+                 threading.Thread(target=_pump, args=(proc.stderr, on_stderr, err), daemon=True)]
+        for pump in pumps:
+            pump.start()
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
             terminate_group(proc)
     except BaseException:
-        terminate_group(proc)
+        if proc is not None:
+            terminate_group(proc)
         raise
     for pump in pumps:
         # A grandchild that escaped the group could hold the pipe open; don't wait for it forever.

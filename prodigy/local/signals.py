@@ -17,8 +17,27 @@ _EXIT_CODES = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}
 _NAMES = {signal.SIGINT: "interrupted (SIGINT)", signal.SIGTERM: "terminated (SIGTERM)"}
 
 
+class _Deferral:
+    depth = 0
+    pending: Interrupted | None = None
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold an interrupt until the block ends (e.g. between starting a child and owning its pid)."""
+    _Deferral.depth += 1
+    try:
+        yield
+    finally:
+        _Deferral.depth -= 1
+        if _Deferral.depth == 0 and _Deferral.pending is not None:
+            pending, _Deferral.pending = _Deferral.pending, None
+            raise pending
+
+
 @contextmanager
 def interrupts_raise() -> Iterator[None]:
+    """While active, SIGINT/SIGTERM raise `Interrupted` in the main thread (once)."""
     fired = False
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -26,7 +45,12 @@ def interrupts_raise() -> Iterator[None]:
         if fired:
             return
         fired = True
-        raise Interrupted(_NAMES[signal.Signals(signum)], signal_exit_code=_EXIT_CODES[signal.Signals(signum)])
+        sig = signal.Signals(signum)
+        error = Interrupted(_NAMES[sig], signal_exit_code=_EXIT_CODES[sig])
+        if _Deferral.depth:
+            _Deferral.pending = error
+            return
+        raise error
 
     previous = {sig: signal.signal(sig, handler) for sig in _EXIT_CODES}
     try:
