@@ -332,9 +332,10 @@ class PodWorker:
             process = self._start(container, launch_spec)
             code = exit_code_of(process.wait())
             finished = datetime.now(UTC)
+            oom = process.oom_killed()  # ask the cgroup before release() removes it
             process.release()
-            container.logs[process.container_id].close_if_unused()
-            self._set(container, self._terminated(container, process, code, finished))
+            process.log.wait_closed(timeout=5.0)  # the whole output, for FallbackToLogsOnError
+            self._set(container, self._terminated(container, process, code, oom, finished))
             if self.stopping.is_set():
                 return False
             if not self._restarts(container, code):
@@ -381,11 +382,12 @@ class PodWorker:
         self.publish()
         return process
 
-    def _terminated(self, container: ContainerRuntime, process: Process, code: int, finished: datetime) -> Terminated:
+    def _terminated(
+        self, container: ContainerRuntime, process: Process, code: int, oom: bool, finished: datetime
+    ) -> Terminated:
         start_error = process.start_error()
         if start_error:
             return Terminated(128, "StartError", finished, process.started_at, start_error, process.container_id)
-        oom = process.oom_killed()
         if oom:
             code = 137
         message = termination_message(

@@ -69,13 +69,10 @@ class ContainerLog:
                     self._file.close()
                 self._changed.notify_all()
 
-    def close_if_unused(self) -> None:
-        """For instances that never got a process (StartError before the pumps)."""
-        with self._lock:
-            if self._open_streams == 0 and not self._closed:
-                self._closed = True
-                self._file.close()
-                self._changed.notify_all()
+    def wait_closed(self, timeout: float) -> bool:
+        """Wait until both pipes reached EOF (the output is complete)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._closed, timeout)
 
     def wait_for_change(self, timeout: float) -> None:
         with self._changed:
