@@ -116,8 +116,9 @@ class ImageMap:
 
 
 DEFAULT_MAP: list[dict[str, Any]] = [
-    {"pattern": "prodigy-agent:*", "path": ["{venv}/bin"], "env": {"PYTHONUNBUFFERED": "1"}, "entrypoint": ["prodigy"]},
-    {"pattern": "prodigy-agent", "path": ["{venv}/bin"], "env": {"PYTHONUNBUFFERED": "1"}, "entrypoint": ["prodigy"]},
+    # The agent image's ENTRYPOINT is `tini --` (docker/agent/contract.json): it runs the Job's args as given.
+    {"pattern": "prodigy-agent:*", "path": ["{venv}/bin"], "env": {"PYTHONUNBUFFERED": "1"}},
+    {"pattern": "prodigy-agent", "path": ["{venv}/bin"], "env": {"PYTHONUNBUFFERED": "1"}},
     {"pattern": "busybox*", "entrypoint": ["sh"]},
     {"pattern": "python*", "path": ["{python}"], "env": {"PYTHONUNBUFFERED": "1"}, "entrypoint": ["python3"]},
 ]
