@@ -41,6 +41,7 @@ from pydantic import (
     Field,
     StrictInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -207,8 +208,13 @@ class ClusterConfig(_Model):
 
     @field_validator("kubeconfig_path")
     @classmethod
-    def _expand_home(cls, value: Path | None) -> Path | None:
-        return value.expanduser() if value is not None else None
+    def _expand_home(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser()
+        # A relative path means "next to kubernetes.yaml", not "wherever prodigy happens to run".
+        base = (info.context or {}).get("base_dir")
+        return base / value if base is not None and not value.is_absolute() else value
 
     @field_validator("image")
     @classmethod
@@ -310,7 +316,7 @@ def parse_kubernetes_config(text: str, path: Path) -> KubernetesConfig:
     if not isinstance(document, Mapping):
         raise ConfigError(f"{path}:1: expected a mapping with keys clusters, default_image, default_namespace")
     try:
-        return KubernetesConfig.model_validate(document)
+        return KubernetesConfig.model_validate(document, context={"base_dir": path.parent})
     except ValidationError as exc:
         raise _config_error(exc, document, path) from None
 

@@ -58,6 +58,11 @@ def test_the_spec_example_file_loads(isolated_home: Path) -> None:
     assert config.default_namespace == "default"
 
 
+def test_a_relative_kubeconfig_path_is_relative_to_the_config_file() -> None:
+    config = parse("clusters:\n  dev: {kubeconfig_path: kube/dev.yaml}\n")
+    assert config.clusters["dev"].kubeconfig_path == FILE.parent / "kube" / "dev.yaml"
+
+
 def test_a_missing_file_is_an_empty_configuration() -> None:
     loaded = load_kubernetes_config()
     assert loaded.path == paths.kubernetes_config_file()

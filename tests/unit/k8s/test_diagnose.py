@@ -308,3 +308,11 @@ def test_events_k8s_io_shape_is_understood() -> None:
 ])
 def test_pod_phase_summary(pod: dict[str, Any], expected: str) -> None:
     assert pod_phase_summary(pod) == expected
+
+
+def test_a_finished_init_container_does_not_hide_the_main_containers_problem() -> None:
+    pod = w.pod(init=[w.terminated(0, "Completed", name="prodigy-repo")],
+                containers=[w.waiting("CreateContainerConfigError", "couldn't find key token in Secret prodigy-dev/github")],
+                conditions=[w.scheduled()])
+    d = must(run(w.job(), [pod], now=30))
+    assert (d.category, d.terminal, d.container) == (Category.CONTAINER_CONFIG, True, "prodigy-agent")
