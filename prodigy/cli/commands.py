@@ -10,6 +10,7 @@ COMMAND_MODULES = (
     "prodigy.cli.worktree",   # worktree ls|merge|clean
     "prodigy.cli.cluster",    # cluster list|show|check|gc             (Kubernetes)
     "prodigy.cli.agent",      # agent execute                           (inside the pod)
+    "prodigy.cli.agent_transport",  # agent fetch-repo|emit-results     (the pod's transport containers)
 )
 
 for _name in COMMAND_MODULES:

@@ -65,6 +65,15 @@ def find_run_pod(kube: Kube, namespace: str, job_name: str) -> Obj | None:
     return pods[-1] if pods else None
 
 
+def results_container_ran(pod: Obj) -> bool:
+    """False when the pod ended before the results container started (e.g. the init container failed)."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or ():
+        if status.get("name") == RESULTS_CONTAINER:
+            state = status.get("state") or {}
+            return "running" in state or "terminated" in state
+    return False
+
+
 def collect_result(kube: Kube, namespace: str, pod_name: str, spool_dir: Path) -> CollectedResult | None:
     """Read and verify the results container's framed output; None when the pod exported nothing."""
     response = kube.open_stream(

@@ -39,7 +39,7 @@ def fetch_repo(*, to: Path, source_dir: Path | None, remote: bool, state_to: Pat
         clone_at(url, base, to, fetch_ref=environ.get("PRODIGY_REPO_FETCH_REF"),
                  credentials_dir=CREDENTIALS_DIR if CREDENTIALS_DIR.is_dir() else None)
         start_branch(to, branch, base)
-        say(f"prodigy: cloned {mask_url(url)} at {base[:12]} on {branch} ({time.monotonic() - started:.1f}s)")
+        say(f"prodigy: cloned {mask_url(url)} at {base[:12]} on {branch} ({time.monotonic() - started:.2f}s)")
         if source_dir is not None and state_to is not None:
             manifest = read_manifest(source_dir)
             state = manifest.file(STATE_TAR)
@@ -51,7 +51,7 @@ def fetch_repo(*, to: Path, source_dir: Path | None, remote: bool, state_to: Pat
     manifest = materialize(source_dir, to, state_dir=state_to)
     say(f"prodigy: repository at {manifest.base_sha[:12]} on {manifest.branch} "
         f"({manifest.total_bytes / 1024:.0f} KiB in {len(manifest.chunks)} chunks, "
-        f"{time.monotonic() - started:.1f}s)")
+        f"{time.monotonic() - started:.2f}s)")
 
 
 @dataclass(frozen=True)

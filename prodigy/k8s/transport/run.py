@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from prodigy import paths
 from prodigy.k8s.manifests import PodAdditions
 from prodigy.k8s.transport import podspec, remote
-from prodigy.k8s.transport.cluster_io import collect_result, find_run_pod, upload_chunks
+from prodigy.k8s.transport.cluster_io import collect_result, find_run_pod, results_container_ran, upload_chunks
 from prodigy.k8s.transport.manifest import TransportError, TransportManifest
 from prodigy.k8s.transport.results import ResultSummary, import_results
 from prodigy.k8s.transport.spool import MIB, spool_commit, write_tree_tar
@@ -194,6 +194,9 @@ def collect_and_land(kube: Kube, session: Session, *, namespace: str, job_name: 
     if pod is None:
         raise TransportError(f"Job {job_name} in {namespace} has no pod left to collect results from",
                              hint="the Job's TTL may have expired; resume to run the remaining steps again")
+    if not results_container_ran(pod):
+        say("prodigy: the pod ended before the workflow ran; there are no commits to bring back")
+        return None
     with tempfile.TemporaryDirectory(prefix="prodigy-collect-") as scratch:
         collected = collect_result(kube, namespace, pod["metadata"]["name"], Path(scratch))
         if collected is None:
