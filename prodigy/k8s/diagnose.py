@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
@@ -205,8 +205,6 @@ def diagnose(job: Obj, pods: Sequence[Obj], events: Sequence[Obj], log_tails: Ma
 
 
 def _with(d: Diagnosis, **changes: Any) -> Diagnosis:
-    from dataclasses import replace
-
     return replace(d, **changes)
 
 

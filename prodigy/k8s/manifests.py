@@ -51,6 +51,7 @@ init containers, sidecars, env, extra ConfigMaps) travels in ``JobSpecInputs``, 
 from __future__ import annotations
 
 import copy
+import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -58,10 +59,14 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
+from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import LiteralScalarString
+
 from prodigy import __version__
 from prodigy.errors import UsageError
 from prodigy.k8s import names
 from prodigy.k8s.config import ResolvedCluster
+from prodigy.k8s.secrets import REDACTED
 
 Obj = dict[str, Any]
 
@@ -535,8 +540,6 @@ def owned_by(obj: Obj, job_name: str, job_uid: str) -> Obj:
 
 def redact_secrets(obj: Obj) -> Obj:
     """A copy with every Secret value replaced by ``<redacted>`` (keys stay visible)."""
-    from prodigy.k8s.secrets import REDACTED
-
     if obj.get("kind") != "Secret":
         return obj
     out = copy.deepcopy(obj)
@@ -548,11 +551,6 @@ def redact_secrets(obj: Obj) -> Obj:
 
 def render_manifests_yaml(objects: Sequence[Obj]) -> str:
     """Multi-document YAML of ``objects`` as ``--dry-run`` prints it. Secret values never appear."""
-    import io
-
-    from ruamel.yaml import YAML
-    from ruamel.yaml.scalarstring import LiteralScalarString
-
     def literal_blocks(node: Any) -> Any:
         # Multi-line text (the workflow file, run.json) reads as a YAML block, like in an editor.
         if isinstance(node, dict):

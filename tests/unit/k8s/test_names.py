@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from prodigy.errors import ConfigError
@@ -125,3 +125,19 @@ def test_invalid_image_error_names_its_source() -> None:
 ])
 def test_label_keys(key: str, ok: bool) -> None:
     assert names.is_label_key(key) is ok
+
+
+_COMPONENT = r"[a-z0-9]{1,5}(([._]|__|-{1,2})[a-z0-9]{1,5}){0,2}"
+
+
+@given(
+    st.one_of(st.just(""), st.from_regex(r"(localhost|[a-z0-9]{1,8}(\.[a-z0-9]{1,8}){1,2})(:[0-9]{1,5})?/", fullmatch=True)),
+    st.lists(st.from_regex(_COMPONENT, fullmatch=True), min_size=1, max_size=3),
+    st.one_of(st.just(""), st.from_regex(r":[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)),
+)
+def test_references_built_from_the_grammar_are_accepted(domain: str, path: list[str], tag: str) -> None:
+    # Without a registry, a first component with a '.' would itself be read as a registry host
+    # (as docker does), so the grammar only allows it after one.
+    assume(domain or ("." not in path[0] and path[0] != "localhost"))
+    ref = domain + "/".join(path) + tag
+    assert names.image_reference_problem(ref) is None, ref
