@@ -82,7 +82,7 @@ class ContainerLog:
     def tail_text(self, lines: int) -> list[str]:
         """The last ``lines`` lines of output, for FallbackToLogsOnError."""
         entries = list(read_entries(self.path))
-        text = b"".join(e.text if e.partial else e.text + b"\n" for e in entries)
+        text = b"".join(e.text for e in entries)
         return [line.decode(errors="replace") for line in text.splitlines(keepends=True)[-lines:]]
 
 
