@@ -13,6 +13,7 @@ workspace (``/workspace/repo``), with one empty initial commit so steps can comm
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -87,19 +88,28 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
     env = dict(os.environ if environ is None else environ)
     console = Console(request.verbosity)
     summary: dict[str, Any] = {"status": "failed", "exit_code": EXIT_FAILURE}
+    # Repository transport: the init container checked the repository out; the results container
+    # waits for our export (and our heartbeat tells it we are alive). None for Jobs without it.
+    from prodigy.k8s.transport.pod import AgentSide
+
+    side = AgentSide.from_env(env)
+    heartbeat = side.heartbeat() if side is not None else contextlib.nullcontext()
     try:
-        loaded = load_workflow(request.workflow_path)
-        for warning in loaded.warnings:
-            console.warn(warning)
-        root = Path(env.get(WORKDIR_ENV) or os.getcwd())
-        workdir = prepare_workspace(root, env)
-        session_id = env.get("PRODIGY_SESSION_ID") or env.get("PRODIGY_RUN_ID") or "agent"
-        state_dir = root / ".prodigy-state" / session_id
-        with interrupts_raise():
-            result = run_steps(ExecutionRequest(
-                workflow=loaded.workflow, workdir=workdir, state_dir=state_dir, session_id=session_id,
-                args=request.args, max_iterations=request.max_iterations, environ=env,
-                verbosity=request.verbosity), console)
+        with heartbeat:
+            loaded = load_workflow(request.workflow_path)
+            for warning in loaded.warnings:
+                console.warn(warning)
+            root = Path(env.get(WORKDIR_ENV) or os.getcwd())
+            session_id = env.get("PRODIGY_SESSION_ID") or env.get("PRODIGY_RUN_ID") or "agent"
+            if side is not None:
+                workdir, state_dir, resume = side.repo_dir, side.state_dir, side.resuming
+            else:
+                workdir, state_dir, resume = prepare_workspace(root, env), root / ".prodigy-state" / session_id, False
+            with interrupts_raise():
+                result = run_steps(ExecutionRequest(
+                    workflow=loaded.workflow, workdir=workdir, state_dir=state_dir, session_id=session_id,
+                    args=request.args, max_iterations=request.max_iterations, resume=resume, environ=env,
+                    verbosity=request.verbosity), console)
         summary = result.to_json()
         if result.error and result.exit_code != 0:
             console.error(f"Error: {result.error}")
@@ -115,4 +125,6 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
         console.error(f"Error: workspace setup failed: {exc}")
         return EXIT_FAILURE
     finally:
+        if side is not None:   # on success and failure alike: the commits so far, and the checkpoint
+            side.export(int(summary.get("exit_code", EXIT_FAILURE)))
         write_termination_message(summary, env)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import getpass
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -62,7 +62,11 @@ class ClusterRun:
     @property
     def containers(self) -> int:
         pod = self.objects.job["spec"]["template"]["spec"]
-        return len(pod.get("initContainers") or []) + len(pod.get("containers") or [])
+        # The transport's plumbing containers do not count: one workflow container reads unprefixed.
+        from prodigy.k8s.transport.podspec import PLUMBING_CONTAINERS
+
+        return len([c for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
+                    if c["name"] not in PLUMBING_CONTAINERS])
 
 
 # --- plan ---------------------------------------------------------------------------------------
@@ -117,30 +121,18 @@ def run_on_cluster(options: RunOptions) -> int:
     """Entry point from the CLI (``prodigy.local.session.cook`` dispatches here)."""
     started = time.monotonic()
     run = plan(options, os.environ)
+    # Repository transport (prodigy.k8s.transport.flow): ships the repository at HEAD and brings
+    # the pod's commits back onto a local session branch, then finishes like a local run.
+    from prodigy.k8s.transport.flow import attach, run_attached
+    from prodigy.ui.console import Console
+
+    console = Console(options.verbosity)
+    attached = attach(run, options, console)
     if options.dry_run:
-        print(dry_run(run), end="")
+        attached.transport.close()
+        print(dry_run(attached.run), end="")
         return EXIT_OK
-
-    from prodigy.k8s.clients import connect
-    from prodigy.k8s.status import make_display
-
-    interrupts = Interrupts()
-    with interrupts.installed():
-        kube = connect(run.cluster.name, kubeconfig_path=run.cluster.kubeconfig_path, context=run.cluster.context)
-        try:
-            preflight(kube, run)
-            if interrupts.requested.is_set():
-                print("cancelled (nothing was submitted)", flush=True)
-                return interrupts.exit_code
-            display = make_display()
-            try:
-                submitted = submit(kube, run, display, interrupts)
-                result = supervise(kube, run, submitted, display, interrupts)
-            finally:
-                display.close()
-            return finish(kube, run, submitted, result, started)
-        finally:
-            kube.close()
+    return run_attached(attached, console, started)
 
 
 def preflight(kube: Kube, run: ClusterRun) -> None:
@@ -151,7 +143,8 @@ def preflight(kube: Kube, run: ClusterRun) -> None:
                        env_secrets=[ref.secret for ref in run.cluster.secrets.values()])
 
 
-def submit(kube: Kube, run: ClusterRun, display: Display, interrupts: Interrupts) -> SubmittedRun:
+def submit(kube: Kube, run: ClusterRun, display: Display, interrupts: Interrupts,
+           on_job_created: Callable[[str, str], None] | None = None) -> SubmittedRun:
     from prodigy.k8s import submit as submitting
     from prodigy.k8s.errors import KubeError
     from prodigy.k8s.retry import Waiter
@@ -162,6 +155,8 @@ def submit(kube: Kube, run: ClusterRun, display: Display, interrupts: Interrupts
         runindex.record_submitted(run_id=run.run_id, cluster=run.cluster.name, context=kube.context,
                                   namespace=run.cluster.namespace, job=name, workflow=run.workflow_name,
                                   image=run.cluster.image)
+        if on_job_created is not None:   # the transport uploads its chunks while the Job is suspended
+            on_job_created(name, _uid)
 
     try:
         submitted = submitting.submit(kube, run.objects, run_id=run.run_id, stop=interrupts.requested,
@@ -244,5 +239,6 @@ def _stderr(text: str) -> None:
 
 
 def resume_on_cluster(session_id: str, options: RunOptions | None = None) -> int:
-    raise UsageError(f"session {session_id} ran on a cluster; resuming cluster sessions is not supported yet",
-                     hint="start the workflow again with `prodigy cook WORKFLOW --cluster NAME`")
+    from prodigy.k8s.transport.flow import resume_on_cluster as resume_with_transport
+
+    return resume_with_transport(session_id, options)

@@ -34,6 +34,7 @@ from prodigy.k8s.cancel import CANCEL_WAIT_SECONDS, Interrupts, delete_run
 from prodigy.k8s.clients import Kube
 from prodigy.k8s.errors import Forbidden, KubeError
 from prodigy.k8s.logs import LogFollower, LogSource, container_state
+from prodigy.k8s.transport.podspec import QUIET_CONTAINERS
 from prodigy.k8s.config import GraceWindows
 from prodigy.k8s.diagnose import Diagnosis, diagnose, pod_phase_summary
 from prodigy.k8s.render import format_pending
@@ -222,6 +223,8 @@ class Supervisor:
             meta, spec = pod["metadata"], pod.get("spec") or {}
             for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
                 cname = container["name"]
+                if cname in QUIET_CONTAINERS:   # transport plumbing (base64 result frames), not workflow output
+                    continue
                 key = f"{meta['name']}/{cname}"
                 if key in self.followers or container_state(pod, cname) not in ("running", "terminated"):
                     continue

@@ -29,6 +29,8 @@ INIT_CONTAINER: Final = "prodigy-repo"
 RESULTS_CONTAINER: Final = "prodigy-results"
 # Containers whose output is plumbing, not workflow output: the CLI does not stream them.
 QUIET_CONTAINERS: Final = frozenset({RESULTS_CONTAINER})
+# Containers that are not the workflow: their few lines need no "[pod/container]" prefix.
+PLUMBING_CONTAINERS: Final = frozenset({INIT_CONTAINER, RESULTS_CONTAINER})
 
 REPO_IN_VOLUME: Final = "prodigy-repo-in"
 REPO_IN_DIR: Final = "/prodigy/repo-in"
