@@ -59,7 +59,7 @@ def materialize(in_dir: Path, repo_dir: Path, *, state_dir: Path | None = None) 
     _index_pack(repo_dir, verified_blocks(in_dir, pack))
     # The base's parents were not sent on purpose; declaring the boundary keeps git from looking for them.
     git_dir = Path(git("rev-parse", "--absolute-git-dir", cwd=repo_dir).stdout.strip())
-    (git_dir / "shallow").write_text(manifest.base_sha + "\n")
+    (git_dir / "shallow").write_text(manifest.boundary + "\n")
     start_branch(repo_dir, manifest.branch, manifest.base_sha)
     state = manifest.file(STATE_TAR)
     if state is not None and state_dir is not None:

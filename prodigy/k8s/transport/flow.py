@@ -51,7 +51,7 @@ class AttachedRun:
 
 
 def attach(run: ClusterRun, options: RunOptions, console: Console, *, session_id: str | None = None,
-           base_sha: str | None = None, resume_state: Path | None = None,
+           base_sha: str | None = None, resume_state: Path | None = None, history_from: str | None = None,
            environ: Mapping[str, str] | None = None) -> AttachedRun:
     """Add the repository to a planned run. No side effect on the cluster or the repository."""
     from prodigy.local.session import resolve_repo
@@ -64,7 +64,7 @@ def attach(run: ClusterRun, options: RunOptions, console: Console, *, session_id
         console.warn(f"{len(uncommitted)} uncommitted change(s) in {repo} are not included in this run "
                      "(the pod starts from the last commit)")
     transport = RunTransport.prepare(repo, run.cluster, run_id=run.run_id, session_id=session_id,
-                                     base_sha=base_sha, resume_state=resume_state)
+                                     base_sha=base_sha, resume_state=resume_state, history_from=history_from)
     original = worktrees.original_branch_of(repo)
     identity = replace(run.inputs.identity, session_id=session_id, base_sha=transport.base_sha,
                        original_branch=original)
@@ -142,6 +142,7 @@ def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, r
                                             job_name=job_name, say=console.info)
     except (TransportError, ProdigyError) as exc:
         console.warn(f"could not bring the pod's commits back: {exc.message}")
+    session = worktrees.load_session(session.id)    # landing recorded the collection in the metadata
     summary = agent_summary(result.pods)
     if summary is None:
         # The workflow never reported (image, scheduling, init container, OOM of the agent):
@@ -221,7 +222,7 @@ def resume_on_cluster(session_id: str, options: RunOptions | None = None) -> int
     run = cook.plan(run_options, os.environ)
     state = paths.state_dir(session.id)
     attached = attach(run, run_options, console, session_id=session.id, base_sha=branch_head,
-                      resume_state=state if state.is_dir() else None)
+                      resume_state=state if state.is_dir() else None, history_from=session.metadata.base_sha)
     worktrees.update(session, status=worktrees.SessionStatus.IN_PROGRESS)
     return run_attached(attached, console, started)
 

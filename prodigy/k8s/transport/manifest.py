@@ -47,7 +47,14 @@ class TransportManifest:
     base_sha: str
     branch: str
     files: tuple[ShippedFile, ...]
+    # The oldest commit sent, whose parents are absent: the base itself for a new run; the
+    # session's first base for a resumed one, which also carries the session's own commits.
+    shallow_sha: str = ""
     version: int = FORMAT_VERSION
+
+    @property
+    def boundary(self) -> str:
+        return self.shallow_sha or self.base_sha
 
     @property
     def total_bytes(self) -> int:
@@ -65,8 +72,8 @@ class TransportManifest:
             "version": self.version,
             "base_sha": self.base_sha,
             "branch": self.branch,
-            # The pod marks the repository shallow here: the base's parents were deliberately not sent.
-            "shallow": [self.base_sha],
+            # The pod marks the repository shallow here: these commits' parents were deliberately not sent.
+            "shallow": [self.boundary],
             "files": [
                 {"name": f.name, "size": f.size, "sha256": f.sha256,
                  "chunks": [{"path": c.path, "size": c.size, "sha256": c.sha256} for c in f.chunks]}
@@ -88,6 +95,7 @@ class TransportManifest:
                             tuple(Chunk(c["path"], int(c["size"]), c["sha256"]) for c in f["chunks"]))
                 for f in raw["files"]
             )
-            return cls(base_sha=raw["base_sha"], branch=raw["branch"], files=files)
+            shallow = raw.get("shallow") or [raw["base_sha"]]
+            return cls(base_sha=raw["base_sha"], branch=raw["branch"], files=files, shallow_sha=shallow[0])
         except (ValueError, KeyError, TypeError) as exc:
             raise TransportError(f"transport manifest is malformed: {exc}") from exc

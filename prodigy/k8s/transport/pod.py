@@ -37,7 +37,8 @@ def fetch_repo(*, to: Path, source_dir: Path | None, remote: bool, state_to: Pat
         url = environ["PRODIGY_REPO_URL"]
         base, branch = environ[podspec.ENV_BASE_SHA], environ[podspec.ENV_SESSION_BRANCH]
         clone_at(url, base, to, fetch_ref=environ.get("PRODIGY_REPO_FETCH_REF"),
-                 credentials_dir=CREDENTIALS_DIR if CREDENTIALS_DIR.is_dir() else None)
+                 credentials_dir=CREDENTIALS_DIR if CREDENTIALS_DIR.is_dir() else None,
+                 depth=int(environ.get("PRODIGY_REPO_DEPTH") or 1))
         start_branch(to, branch, base)
         say(f"prodigy: cloned {mask_url(url)} at {base[:12]} on {branch} ({time.monotonic() - started:.2f}s)")
         if source_dir is not None and state_to is not None:

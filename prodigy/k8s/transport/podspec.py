@@ -71,6 +71,7 @@ class RemoteSource:
     url: str                         # no credentials in it (checked before submission)
     credentials_secret: str | None
     fetch_ref: str | None = None     # a ref on the remote that has the base (the temp ref when pushed)
+    depth: int = 1                   # commits to fetch: a resumed session's own commits + its first base
 
 
 def bundle_additions(run_id: str, manifest: TransportManifest, *, image: str, pull_policy: str,
@@ -111,6 +112,8 @@ def remote_additions(source: RemoteSource, *, base_sha: str, branch: str, image:
     ]
     if source.fetch_ref:
         env.append({"name": "PRODIGY_REPO_FETCH_REF", "value": source.fetch_ref})
+    if source.depth > 1:
+        env.append({"name": "PRODIGY_REPO_DEPTH", "value": str(source.depth)})
     if resume_state is not None:
         # The checkpoint still travels as chunks; only the repository comes from the remote.
         sources = [{"configMap": {"name": manifest_configmap_name(run_id),

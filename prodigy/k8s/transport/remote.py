@@ -141,12 +141,14 @@ def credential_env(credentials_dir: Path | None) -> Iterator[dict[str, str]]:
 
 
 def clone_at(url: str, base_sha: str, repo_dir: Path, *, fetch_ref: str | None,
-             credentials_dir: Path | None) -> None:
-    """A depth-1 repository at `base_sha` (same id as the user's), in `repo_dir`."""
+             credentials_dir: Path | None, depth: int = 1) -> None:
+    """A shallow repository at `base_sha` (same id as the user's), in `repo_dir`: `depth` commits
+    (more than one when a resumed session needs its own commits)."""
     repo_dir.mkdir(parents=True, exist_ok=True)
     git("init", "--quiet", cwd=repo_dir)
     with credential_env(credentials_dir) as env:
-        result = git("fetch", "--quiet", "--no-tags", "--depth", "1", url, base_sha, cwd=repo_dir, check=False, env=env)
+        result = git("fetch", "--quiet", "--no-tags", "--depth", str(depth), url, base_sha,
+                     cwd=repo_dir, check=False, env=env)
         if not result.ok and fetch_ref:
             # A server that refuses fetching by id still serves the ref that contains the commit
             # (with its history: the price of such a server).

@@ -84,11 +84,13 @@ class RunTransport:
 
     @classmethod
     def prepare(cls, repo: Path, cluster: ResolvedCluster, *, run_id: str, session_id: str,
-                base_sha: str | None = None, resume_state: Path | None = None) -> RunTransport:
+                base_sha: str | None = None, resume_state: Path | None = None,
+                history_from: str | None = None) -> RunTransport:
         """Everything that can fail about the repository, before the cluster sees anything.
 
-        `base_sha` defaults to HEAD (a new run); a resumed run passes its branch head and the
-        session's state dir, whose checkpoint travels with it.
+        `base_sha` defaults to HEAD (a new run); a resumed run passes its branch head, the
+        session's state dir (whose checkpoint travels with it) and the session's first base
+        (`history_from`), so the pod has the session's commits as a local resume would.
         """
         base = base_sha or gitops.head_sha(repo)
         if base is None:
@@ -104,15 +106,18 @@ class RunTransport:
                     manifest = _spool_state_only(spool, base, branch, resume_state)
                 fetch_ref = remote.ensure_base_on_remote(repo, url, base, session_id=session_id,
                                                          push_allowed=settings.push_base_ref)
+                depth = 1 + (gitops.count_commits(repo, history_from, base) if history_from else 0)
                 additions = podspec.remote_additions(
-                    podspec.RemoteSource(url, settings.credentials_secret, fetch_ref), base_sha=base, branch=branch,
+                    podspec.RemoteSource(url, settings.credentials_secret, fetch_ref, depth), base_sha=base,
+                    branch=branch,
                     image=cluster.image, pull_policy=cluster.image_pull_policy, resume_state=manifest, run_id=run_id)
                 pushed = fetch_ref if fetch_ref == remote.temp_base_ref(session_id) else None
                 return cls(repo, cluster, run_id, session_id, base, additions, "remote", manifest, url, pushed, spool)
             manifest = spool_commit(
                 repo, base, branch, spool, max_bytes=settings.max_bundle_mib * MIB,
                 describe_limit=f"repo.max_bundle_mib of cluster {cluster.name!r}",
-                state_dir=resume_state if resume_state is not None and resume_state.is_dir() else None)
+                state_dir=resume_state if resume_state is not None and resume_state.is_dir() else None,
+                history_from=history_from)
             additions = podspec.bundle_additions(run_id, manifest, image=cluster.image,
                                                  pull_policy=cluster.image_pull_policy,
                                                  resuming=resume_state is not None)

@@ -134,13 +134,19 @@ def spool_commit(
     describe_limit: str = "repo.max_bundle_mib",
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     state_dir: Path | None = None,
+    history_from: str | None = None,
 ) -> TransportManifest:
-    """Write the chunks for `base_sha` (and optionally a checkpoint dir) plus manifest.json to `out_dir`."""
+    """Write the chunks for `base_sha` (and optionally a checkpoint dir) plus manifest.json to `out_dir`.
+
+    `history_from` (a resumed session's first base) also sends the commits history_from..base_sha,
+    so the pod sees the session's whole history as a local resume would; the tree sent in full is
+    history_from's, and the session's commits add only what they changed.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     budget = _Budget(max_bytes, describe_limit)
     pack_writer = ChunkWriter(out_dir, REPO_PACK, chunk_bytes=chunk_bytes, first_index=0, budget=budget)
     with _discard_on_error(pack_writer):
-        _stream_pack(repo, base_sha, pack_writer)
+        _stream_pack(repo, base_sha, pack_writer, history_from=history_from)
     files = [pack_writer.finish()]
     if state_dir is not None:
         state_writer = ChunkWriter(out_dir, STATE_TAR, chunk_bytes=chunk_bytes,
@@ -148,7 +154,8 @@ def spool_commit(
         with _discard_on_error(state_writer):
             write_tree_tar(state_dir, state_writer)
         files.append(state_writer.finish())
-    manifest = TransportManifest(base_sha=base_sha, branch=branch, files=tuple(files))
+    manifest = TransportManifest(base_sha=base_sha, branch=branch, files=tuple(files),
+                                 shallow_sha=history_from or base_sha)
     (out_dir / MANIFEST_KEY).write_text(manifest.to_json())
     return manifest
 
@@ -162,10 +169,16 @@ def _discard_on_error(writer: ChunkWriter) -> Iterator[None]:
         raise
 
 
-def _stream_pack(repo: Path, sha: str, sink: ChunkWriter) -> None:
+def _stream_pack(repo: Path, sha: str, sink: ChunkWriter, *, history_from: str | None = None) -> None:
     # rev-list's "<oid> <path>" lines feed pack-objects directly; the paths guide its delta search.
+    if history_from is None or history_from == sha:
+        listing = ["git", "rev-list", "--objects", "--no-walk", sha]
+    else:
+        # The first base with its full tree, then what the session's commits added on top of it.
+        listing = ["sh", "-c", 'git rev-list --objects --no-walk "$1" && git rev-list --objects "$2" "^$1"',
+                   "rev-list", history_from, sha]
     rev_list = subprocess.Popen(
-        ["git", "rev-list", "--objects", "--no-walk", sha], cwd=repo,
+        listing, cwd=repo,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
     )
     assert rev_list.stdout is not None

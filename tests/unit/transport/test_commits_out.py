@@ -106,9 +106,12 @@ def test_resumed_run_fast_forwards_the_checked_out_session_branch(user_repo: Pat
 
     # The resumed pod starts from the branch head, shipped the same way.
     resumed_base = run_git(user_repo, "rev-parse", BRANCH)
-    spool_commit(user_repo, resumed_base, BRANCH, tmp_path / "chunks2", max_bytes=64 << 20)
+    spool_commit(user_repo, resumed_base, BRANCH, tmp_path / "chunks2", max_bytes=64 << 20, history_from=base)
     pod2 = tmp_path / "pod2"
     materialize(tmp_path / "chunks2", pod2)
+    # The resumed pod sees the session's history from its first base, as a local resume would.
+    assert run_git(pod2, "log", "--format=%s", f"{base}..HEAD") == "first run"
+    assert run_git(pod2, "rev-list", "--count", "HEAD") == "2"
     (pod2 / "second.txt").write_text("resumed\n")
     head = commit_all(pod2, "resumed run")
     second = receive(iter(round_trip(pod2, tmp_path / "x", resumed_base)), tmp_path / "cli")
