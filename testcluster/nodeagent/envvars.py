@@ -85,7 +85,7 @@ def resource_value(
 ) -> str:
     """A ``resourceFieldRef``: the container's limit/request (limits default to the node's allocatable)."""
     name = ref.get("containerName") or container_name
-    container = next((c for c in pod["spec"].get("containers", []) if c["name"] == name), {})
+    container: Mapping[str, Any] = next((c for c in pod["spec"].get("containers", []) if c["name"] == name), {})
     kind, _, resource = str(ref.get("resource", "")).partition(".")
     resources = container.get("resources") or {}
     value = (resources.get(kind) or {}).get(resource)

@@ -30,7 +30,9 @@ MERGE = "application/merge-patch+json"
 class Kube:
     def __init__(self, kubeconfig: Path) -> None:
         configuration = client.Configuration()
-        config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig), client_configuration=configuration
+        )
         self.host = configuration.host
         self.api = client.ApiClient(configuration)
         self.api.user_agent = "prodigy-testcluster-nodeagent/v1.37.2"

@@ -264,16 +264,16 @@ class PodWorker:
         rule = self.ctx.images.resolve(container.image) or self.ctx.images.resolve(image)
         backoff = Backoff(10.0)
         while rule is None and not self.stopping.is_set():
-            error = pull_error(image, self.ctx.images.source)
+            failure = pull_error(image, self.ctx.images.source)
             events.emit(pod, "Normal", "Pulling", f'Pulling image "{image}"', path)
-            events.emit(pod, "Warning", "Failed", f'Failed to pull image "{image}": {error}', path)
+            events.emit(pod, "Warning", "Failed", f'Failed to pull image "{image}": {failure}', path)
             events.emit(pod, "Warning", "Failed", "Error: ErrImagePull", path)
-            self._set(container, Waiting("ErrImagePull", error))
+            self._set(container, Waiting("ErrImagePull", failure))
             if self.stopping.wait(2.0):
                 break
             events.emit(pod, "Normal", "BackOff", f'Back-off pulling image "{image}"', path)
             events.emit(pod, "Warning", "Failed", "Error: ImagePullBackOff", path)
-            self._set(container, Waiting("ImagePullBackOff", f'Back-off pulling image "{image}": ErrImagePull: {error}'))
+            self._set(container, Waiting("ImagePullBackOff", f'Back-off pulling image "{image}": ErrImagePull: {failure}'))
             self.stopping.wait(backoff.step())
         if rule is not None:
             events.emit(pod, "Normal", "Pulled", f'Container image "{container.image}" already present on machine', path)

@@ -18,12 +18,15 @@ If the command cannot be executed the reason goes to ``start_error_file`` and th
 code is 128, which the agent reports as the kubelet's StartError.
 """
 
+from __future__ import annotations
+
 import ctypes
 import errno
 import json
 import os
 import socket
 import sys
+from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -36,31 +39,31 @@ MS_PRIVATE = 0x40000
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _mount(source, target, fstype, flags, data=None):
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     args = [None if a is None else a.encode() for a in (source, target, fstype, data)]
     if _libc.mount(args[0], args[1], args[2], ctypes.c_ulong(flags), args[3]) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
 
 
-def _join(parent, name):
+def _join(parent: str, name: str) -> str:
     return parent.rstrip("/") + "/" + name
 
 
 class Root:
     """A tmpfs root for one container, filled with bind mounts of the host."""
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         self.path = path.rstrip("/")
-        self.owned = set()  # container dirs that are ours: tmpfs or created by us
-        self.volumes = set()  # container dirs with a volume mounted
+        self.owned: set[str] = set()  # container dirs that are ours: tmpfs or created by us
+        self.volumes: set[str] = set()  # container dirs with a volume mounted
         _mount("tmpfs", self.path, "tmpfs", 0, "mode=755")
         self._fill("/")
 
-    def real(self, path):
+    def real(self, path: str) -> str:
         return self.path + path if path != "/" else self.path
 
-    def _fill(self, directory):
+    def _fill(self, directory: str) -> None:
         """Mirror the host's ``directory`` into our (empty, tmpfs) copy of it."""
         self.owned.add(directory)
         for entry in os.scandir(directory):
@@ -77,12 +80,12 @@ class Root:
                 except OSError:
                     os.unlink(target)  # sockets that vanished in the meantime, etc.
 
-    def _writable(self, directory):
+    def _writable(self, directory: str) -> bool:
         return directory in self.owned or any(
             directory == v or directory.startswith(v.rstrip("/") + "/") for v in self.volumes
         )
 
-    def ensure(self, path, is_file=False, depth=0):
+    def ensure(self, path: str, is_file: bool = False, depth: int = 0) -> str:
         """Make ``path`` exist in the root without writing to the host; returns its resolved path."""
         parts = [p for p in path.split("/") if p]
         current = "/"
@@ -107,7 +110,7 @@ class Root:
             current = candidate
         return current
 
-    def bind(self, source, target, read_only):
+    def bind(self, source: str, target: str, read_only: bool) -> None:
         is_file = not os.path.isdir(source)
         resolved = self.ensure(target, is_file)
         real = self.real(resolved)
@@ -118,7 +121,7 @@ class Root:
             self.volumes.add(resolved)
 
 
-def _isolate(spec):
+def _isolate(spec: dict[str, Any]) -> None:
     mounts = sorted(spec["mounts"], key=lambda m: m["target"].count("/"))
     try:
         if _libc.unshare(CLONE_NEWNS | CLONE_NEWUTS) != 0:
@@ -138,7 +141,7 @@ def _isolate(spec):
     os.chroot(root.path)
 
 
-def main():
+def main() -> None:
     with open(sys.argv[1]) as handle:
         spec = json.load(handle)
     if spec.get("cgroupProcs"):

@@ -1,0 +1,119 @@
+"""The node agent as a process: it registers its Node and leaves nothing running on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from kubernetes import client
+
+from testing.cluster import REPO_ROOT, KubeCluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.testcluster_only]
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T | None], timeout: float = 60, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def session_members(sid: int) -> list[int]:
+    """Live (non-zombie) processes whose session is ``sid``: a container and all it started."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            state, _ppid, _pgrp, session = stat[stat.rindex(")") + 2 :].split()[:4]
+            if int(session) == sid and state != "Z":
+                members.append(int(entry.name))
+    return members
+
+
+@pytest.fixture
+def extra_agent(kube_cluster: KubeCluster, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A second node agent (its own Node) on the session's cluster."""
+    node = f"extra-{os.getpid()}-{tmp_path.name[-6:]}".lower().replace("_", "-")
+    cert, key = tmp_path / "node.crt", tmp_path / "node.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={node}",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    log = (tmp_path / "agent.log").open("wb")
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "testcluster.nodeagent", f"--kubeconfig={kube_cluster.kubeconfig}",
+         f"--node-name={node}", f"--port={free_port()}", f"--state-dir={tmp_path / 'state'}",
+         f"--cert={cert}", f"--key={key}"],
+        cwd=REPO_ROOT, stdout=log, stderr=log,
+    )
+    try:
+        yield node, agent
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+        log.close()
+        with kube_cluster.api_client() as api:
+            client.CoreV1Api(api).delete_node(node)
+
+
+def test_sigterm_stops_the_agent_and_every_container_process(
+    kube_cluster: KubeCluster, kube_namespace: str, extra_agent: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    node, agent = extra_agent
+    manifest = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sleeper"},
+        "spec": {
+            "nodeName": node, "restartPolicy": "Never", "terminationGracePeriodSeconds": 30,
+            "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", "sleep 600 & sleep 600"]}],
+        },
+    }
+    with kube_cluster.api_client() as api:
+        core = client.CoreV1Api(api)
+        ready = eventually(
+            lambda: any(c.type == "Ready" and c.status == "True" for c in core.read_node(node).status.conditions or ())
+            if node in {n.metadata.name for n in core.list_node().items} else None,
+            what="the extra node to be Ready",
+        )
+        core.create_namespaced_pod(kube_namespace, manifest)
+
+        def running_pid() -> int | None:
+            statuses = core.read_namespaced_pod("sleeper", kube_namespace).status.container_statuses or []
+            if statuses and statuses[0].state.running:
+                return int(statuses[0].container_id.removeprefix("process://"))
+            return None
+
+        pid = eventually(running_pid, what="the container to run")
+        eventually(lambda: len(session_members(pid)) == 3, what="both sleeps to start")
+        taints = core.read_node(node).spec.taints
+        agent.send_signal(signal.SIGTERM)
+        exit_code = agent.wait(timeout=30)
+        core.delete_namespaced_pod("sleeper", kube_namespace, grace_period_seconds=0)
+
+    assert ready and not taints
+    assert exit_code == 0
+    assert session_members(pid) == []
