@@ -28,6 +28,41 @@ TERMINATION_LOG_ENV = "PRODIGY_TERMINATION_LOG"     # tests point it at a temp f
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 WORKDIR_ENV = "PRODIGY_AGENT_WORKDIR"
 MAX_SUMMARY_BYTES = 4096                            # the kubelet truncates termination messages at 4 KiB
+EXIT_OOM = 137                                      # what the kubelet reports for an OOM-killed container
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def oom_kills(proc_cgroup: str, cgroup_root: Path = CGROUP_ROOT) -> int:
+    """How many processes the kernel's OOM killer has killed in this container's memory cgroup.
+
+    Why the agent looks: with cgroup v1 (or ``singleProcessOOMKill``) the kernel kills only the
+    biggest process — the step — and the agent lives on, so the container would end with the
+    workflow's exit 1 and nobody would learn it was memory. ``proc_cgroup`` is the text of
+    ``/proc/self/cgroup``; 0 when there is no readable memory cgroup.
+    """
+    for line in proc_cgroup.splitlines():
+        _, controllers, path = line.split(":", 2) if line.count(":") >= 2 else ("", "", "")
+        if controllers == "" and path:                       # cgroup v2 unified hierarchy
+            events, key = cgroup_root / path.lstrip("/") / "memory.events", "oom_kill"
+        elif "memory" in controllers.split(","):              # cgroup v1 memory hierarchy
+            events, key = cgroup_root / "memory" / path.lstrip("/") / "memory.oom_control", "oom_kill"
+        else:
+            continue
+        try:
+            for entry in events.read_text().splitlines():
+                name, _, value = entry.partition(" ")
+                if name == key:
+                    return int(value)
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
+def _own_oom_kills() -> int:
+    try:
+        return oom_kills(Path("/proc/self/cgroup").read_text())
+    except OSError:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -105,6 +140,7 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
                 workdir, state_dir, resume = side.repo_dir, side.state_dir, side.resuming
             else:
                 workdir, state_dir, resume = prepare_workspace(root, env), root / ".prodigy-state" / session_id, False
+            kills_before = _own_oom_kills()
             with interrupts_raise():
                 result = run_steps(ExecutionRequest(
                     workflow=loaded.workflow, workdir=workdir, state_dir=state_dir, session_id=session_id,
@@ -113,6 +149,12 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
         summary = result.to_json()
         if result.error and result.exit_code != 0:
             console.error(f"Error: {result.error}")
+        if result.exit_code != 0 and _own_oom_kills() > kills_before:
+            # A step was OOM-killed: end the container the way a container-level OOM kill would,
+            # so the Job's diagnosis says "out of memory" and names the limit to raise.
+            console.error("Error: a step was killed for exceeding the container's memory limit (OOM)")
+            summary.update(exit_code=EXIT_OOM, oom_killed=True)
+            return EXIT_OOM
         return result.exit_code
     except ProdigyError as exc:
         summary = {"status": "failed", "exit_code": exc.exit_code, "error": exc.message, "failed_step": None}

@@ -154,6 +154,12 @@ def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, r
         if error is not None:
             raise error
         return EXIT_FAILURE
+    if error is not None and int(summary.get("exit_code", EXIT_FAILURE)) not in (0, EXIT_FAILURE):
+        # The pod did not end by an ordinary step failure (OOM kill, deadline, eviction): the
+        # cluster's diagnosis is what explains it, so show it before the local summary.
+        console.error(f"Error: {error.message}")
+        if error.hint:
+            console.error(f"hint: {error.hint}")
     workflow = load_workflow(attached.options.workflow_path).workflow
     return finish_session(session, workflow, execution_result(summary, time.monotonic() - started),
                           yes=attached.options.yes, console=console, verbosity=attached.options.verbosity)
