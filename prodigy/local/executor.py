@@ -213,7 +213,8 @@ def _next_pass_after(passes: list[Pass], index: int, skipped_args: set[int]) -> 
 
 
 def _jsonable(variables: Mapping[str, object]) -> dict[str, object]:
-    return json.loads(json.dumps(dict(variables), default=str))
+    plain: dict[str, object] = json.loads(json.dumps(dict(variables), default=str))
+    return plain
 
 
 def _result(request: ExecutionRequest, checkpoint: Checkpoint, status: ExecutionStatus, exit_code: int,

@@ -221,7 +221,9 @@ def resume(session_id: str, options: RunOptions | None = None, *, console: Conso
     if not session.path.is_dir():
         raise UsageError(f"the worktree of session {session.id} is gone ({session.path})",
                          hint="it may have been removed with `prodigy worktree clean`")
-    workflow_file = options.workflow_path if options and options.workflow_path else session.metadata.workflow_path
+    # `cook WORKFLOW --resume S` names the file; `resume S` uses the one the session recorded.
+    given = options.workflow_path if options and options.workflow_path.is_file() else None
+    workflow_file = given or session.metadata.workflow_path
     if not workflow_file:
         raise UsageError(f"session {session.id} does not record its workflow file",
                          hint=f"pass it: prodigy cook WORKFLOW --resume {session.id}")

@@ -188,7 +188,8 @@ def _write_file(spec: WriteFileSpec, cwd: Path, ctx: StepContext) -> CommandResu
 def _normalised_yaml(text: str) -> str:
     import io
 
-    from ruamel.yaml import YAML, YAMLError
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
 
     yaml = YAML(typ="safe")
     try:

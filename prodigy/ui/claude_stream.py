@@ -89,7 +89,8 @@ def fold(outcome: StreamOutcome, event: Event) -> StreamOutcome:
         uses = sum(1 for block in _content_blocks(event) if block.get("type") == "tool_use")
         return replace(outcome, tool_uses=outcome.tool_uses + uses)
     if kind == "result":
-        usage = event.get("usage") if isinstance(event.get("usage"), Mapping) else {}
+        raw_usage = event.get("usage")
+        usage: Mapping[str, Any] = raw_usage if isinstance(raw_usage, Mapping) else {}
         return replace(
             outcome,
             session_id=event.get("session_id") or outcome.session_id,
