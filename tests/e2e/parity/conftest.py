@@ -1,0 +1,126 @@
+"""Parity: the same workflow, from the same commit, run locally and on the test cluster.
+
+Each side gets its own clone of one template repository (so both start from the same base
+commit id), its own PRODIGY_HOME and its own fake `claude` call log. The cluster side reaches
+the fake `claude` because the node agent runs pods as host processes: the cluster entry's `env:`
+puts testing/fake_claude first on the pod's PATH and names the scenario file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testing import cluster as clusters
+from testing.repos import FAKE_CLAUDE_DIR, FakeClaude, git, make_repo
+
+PRODIGY = Path(sys.executable).parent / "prodigy"
+SESSION_ID = re.compile(r"session-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+APP_SELECTOR = "app=prodigy"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int
+    stdout: str
+    stderr: str
+    repo: Path
+    home: Path
+    base: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def history(self, ref: str) -> list[str]:
+        """What a user compares: author, committer, subject and tree of every commit after the base."""
+        out = git(self.repo, "log", "--reverse", "--format=%an <%ae>|%cn <%ce>|%s|%T", f"{self.base}..{ref}")
+        # Session ids differ between the two runs by design (the merge commit names its session).
+        return [SESSION_ID.sub("session-<id>", line) for line in out.splitlines()]
+
+    def session_branch(self) -> str:
+        names = git(self.repo, "branch", "--format=%(refname:short)", "--list", "prodigy-session-*").split()
+        assert len(names) == 1, names
+        return names[0]
+
+    def tree(self, ref: str) -> str:
+        return git(self.repo, "rev-parse", f"{ref}^{{tree}}").strip()
+
+
+@dataclass
+class Parity:
+    cluster: clusters.KubeCluster
+    namespace: str
+    root: Path
+    template: Path
+
+    def run_both(self, workflow: str, *, scenario: Sequence[Mapping[str, Any]] = (),
+                 repo_entry: Mapping[str, Any] | None = None, args: Sequence[str] = ("-y",),
+                 timeout: float = 180) -> tuple[Outcome, Outcome]:
+        return (self.run("local", workflow, scenario=scenario, args=args, timeout=timeout),
+                self.run("cluster", workflow, scenario=scenario, args=args, repo_entry=repo_entry, timeout=timeout))
+
+    def run(self, side: str, workflow: str, *, scenario: Sequence[Mapping[str, Any]] = (),
+            args: Sequence[str] = ("-y",), repo_entry: Mapping[str, Any] | None = None,
+            timeout: float = 180) -> Outcome:
+        where = self.root / side
+        repo = where / "repo"
+        git(self.root, "clone", "-q", str(self.template), str(repo))
+        home = where / "home"
+        home.mkdir(parents=True)
+        fake = FakeClaude(where / "fake-claude")
+        fake.scenario(list(scenario))
+        (repo / "wf.yml").write_text(workflow)
+        env = fake.env({k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN")})
+        env.update({"PRODIGY_HOME": str(home), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "TERM": "dumb"})
+        command = [str(PRODIGY), "cook", "wf.yml", *args]
+        if side == "cluster":
+            self._configure(home, fake, repo_entry)
+            env["KUBECONFIG"] = str(self.cluster.kubeconfig)
+            command += ["--cluster", "parity"]
+        base = git(repo, "rev-parse", "HEAD").strip()
+        proc = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        return Outcome(proc.returncode, proc.stdout, proc.stderr, repo, home, base)
+
+    def _configure(self, home: Path, fake: FakeClaude, repo_entry: Mapping[str, Any] | None) -> None:
+        pod_path = os.pathsep.join([str(FAKE_CLAUDE_DIR), str(Path(sys.executable).parent), "/usr/local/bin",
+                                    "/usr/bin", "/bin"])
+        entry: dict[str, Any] = {
+            "kubeconfig_path": str(self.cluster.kubeconfig), "context": self.cluster.admin_context,
+            "namespace": self.namespace, "image": "prodigy-agent:parity",
+            "env": {"PATH": pod_path, "FAKE_CLAUDE_SCENARIO": str(fake.scenario_file),
+                    "FAKE_CLAUDE_LOG": str(fake.log_file)},
+        }
+        if repo_entry is not None:
+            entry["repo"] = dict(repo_entry)
+        (home / "kubernetes.yaml").write_text(json.dumps({"clusters": {"parity": entry}}, indent=2))
+
+    def prodigy_objects(self) -> list[str]:
+        names = []
+        for kind in ("jobs", "pods", "configmaps", "secrets"):
+            listing = json.loads(self.cluster.kubectl("-n", self.namespace, "get", kind, "-l", APP_SELECTOR,
+                                                      "-o", "json").stdout)
+            names += [f"{kind}/{item['metadata']['name']}" for item in listing.get("items", [])]
+        return names
+
+
+@pytest.fixture
+def parity(kube_cluster: clusters.KubeCluster, kube_namespace: str, tmp_path: Path) -> Parity:
+    template = make_repo(tmp_path / "template", {"README.md": "# project\n", "src/app.txt": "v1\n",
+                                                 "src/old_name.txt": "to be renamed\n", "doomed.txt": "bye\n"})
+    tool = template / "tool.sh"
+    tool.write_text("#!/bin/sh\necho tool\n")
+    tool.chmod(0o755)
+    os.symlink("README.md", template / "readme-link")
+    git(template, "add", "-A")
+    git(template, "commit", "-q", "-m", "modes and links")
+    return Parity(kube_cluster, kube_namespace, tmp_path, template)
