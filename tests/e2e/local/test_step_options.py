@@ -140,3 +140,35 @@ def test_checkpoint_is_written_after_every_step(run_prodigy: RunProdigy, repo: P
     assert [s["display"] for s in data["completed_steps"]] == ["shell: echo a", "shell: echo b"]
     assert data["variables"]["first"] == "a"
     assert data["failed_step"] == "shell: exit 1"
+
+
+def test_on_success_runs_after_a_successful_step_only(run_prodigy: RunProdigy, repo: Path) -> None:
+    wf = write(repo / "wf.yml", """\
+- shell: echo built
+  on_success:
+    shell: echo "after ${shell.output}"
+- shell: 'exit 1'
+  on_failure: true
+  on_success:
+    shell: echo never-after-failure
+""")
+    result = run_prodigy("cook", str(wf), "-y")
+    assert result.exit_code == 0, result.output
+    assert "after built" in result.stdout
+    assert "  never-after-failure" not in result.stdout
+
+
+def test_no_commit_validation_switch(run_prodigy: RunProdigy, repo: Path) -> None:
+    wf = write(repo / "wf.yml", "- shell: echo no commit\n  commit_required: true\n")
+    result = run_prodigy("cook", str(wf), "-y", env={"PRODIGY_NO_COMMIT_VALIDATION": "true"})
+    assert result.exit_code == 0, result.output
+
+
+def test_test_mode_fakes_claude_and_does_not_merge(run_prodigy: RunProdigy, repo: Path, fake_claude: FakeClaude,
+                                                   prodigy_home: Path) -> None:
+    wf = write(repo / "wf.yml", "- claude: /prodigy-lint\n- shell: \"echo x > x && git add x && git commit -qm x\"\n")
+    result = run_prodigy("cook", str(wf), "-y", env={"PRODIGY_TEST_MODE": "true"})
+    assert result.exit_code == 0, result.output
+    assert "[TEST MODE] Would execute Claude command: /prodigy-lint" in result.stdout
+    assert fake_claude.calls() == []
+    assert not (repo / "x").exists()
