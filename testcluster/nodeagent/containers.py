@@ -106,6 +106,9 @@ def launch(spec: LaunchSpec, instance_dir: Path, container_log: ContainerLog, me
     termination = instance_dir / "termination-log"
     termination.touch()
     cgroup = memory.create(label, spec.memory_limit) if memory.base is not None else None
+    for mount in spec.mounts:
+        if not mount.source.exists():  # a subPath the container has not created yet
+            mount.source.mkdir(parents=True)
     mounts = [{"source": str(m.source), "target": m.target, "readOnly": m.read_only} for m in spec.mounts]
     if spec.termination_message_path:
         mounts.append({"source": str(termination), "target": spec.termination_message_path, "readOnly": False})

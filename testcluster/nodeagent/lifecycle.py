@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,9 +23,10 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from testcluster.nodeagent import envvars
-from testcluster.nodeagent.containers import LaunchSpec, Mount, Process, launch, stop_processes
+from testcluster.nodeagent.containers import LaunchSpec, Process, launch, stop_processes
 from testcluster.nodeagent.images import ImageMap, ImageRule, InvalidImageName, apply_default_tag, pull_error
 from testcluster.nodeagent.kube import STRATEGIC, EventRecorder, Kube
+from testcluster.nodeagent.launchspec import launch_spec
 from testcluster.nodeagent.logs import ContainerLog
 from testcluster.nodeagent.logserver import PodLogs
 from testcluster.nodeagent.oom import MemoryControl
@@ -42,7 +44,6 @@ from testcluster.nodeagent.volumes import VolumeError, materialise
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_BACKOFF = 300.0
 RETRY_CONFIG = 2.0  # how often a missing ConfigMap/Secret is looked for again
 
@@ -102,11 +103,6 @@ class ContainerRuntime:
         )
 
 
-def _memory_limit(spec: Mapping[str, Any]) -> int | None:
-    value = ((spec.get("resources") or {}).get("limits") or {}).get("memory")
-    return int(envvars.parse_quantity(value)) if value is not None else None
-
-
 class PodWorker:
     def __init__(self, pod: Mapping[str, Any], ctx: NodeContext) -> None:
         meta = pod["metadata"]
@@ -128,7 +124,6 @@ class PodWorker:
         self.publish_lock = threading.Lock()
         self.stopping = threading.Event()  # deletion requested or pod gone: start nothing more
         self.abandoned = threading.Event()  # pod gone from the API or agent exiting: no more writes
-        self.finished = threading.Event()
         self.published: dict[str, Any] = {}
         self.volumes: dict[str, Path] = {}
         self.thread = threading.Thread(target=self._run, name=f"pod-{self.name}", daemon=True)
@@ -149,11 +144,13 @@ class PodWorker:
             self._terminate(float(grace))
 
     def abandon(self, grace: float = 1.0) -> None:
-        """The pod is gone (or the agent stops): kill everything, write nothing more."""
+        """The pod is gone (or the agent stops): kill everything, write nothing more, clean up."""
         self.abandoned.set()
         self._terminate(grace)
         if self._terminator is not None:
             self._terminator.join()
+        self.thread.join(timeout=grace + 10)
+        shutil.rmtree(self.dir, ignore_errors=True)  # its volumes and logs
 
     def _terminate(self, grace: float) -> None:
         with self.lock:
@@ -192,14 +189,12 @@ class PodWorker:
             self._finish()
 
     def _finish(self) -> None:
-        self.finished.set()
         if not self.abandoned.is_set():
             self.publish(terminal=True)
-            self.stopping.wait()
+            self.stopping.wait()  # a finished pod stays until it is deleted
         if self._terminator is not None:
             self._terminator.join()
         if self.abandoned.is_set():
-            shutil.rmtree(self.dir, ignore_errors=True)
             return
         self.publish(terminal=True)
         self._final_delete()
@@ -280,40 +275,10 @@ class PodWorker:
         return rule
 
     def _launch_spec(self, container: ContainerRuntime, rule: ImageRule) -> LaunchSpec:
-        spec = container.spec
-        host, port = self.ctx.kube.server_address
-        base = {
-            "PATH": ":".join([*rule.path, DEFAULT_PATH]),
-            "HOSTNAME": self.name,
-            "HOME": "/root",
-            "KUBERNETES_SERVICE_HOST": host,
-            "KUBERNETES_SERVICE_PORT": str(port),
-            "KUBERNETES_SERVICE_PORT_HTTPS": str(port),
-            "KUBERNETES_PORT": f"tcp://{host}:{port}",
-            **rule.env,
-        }
         with self.lock:
             pod = self.pod
-        env = envvars.container_env(pod, spec, base, self._lookup, self.ctx.allocatable)
-        mounts = []
-        for mount in spec.get("volumeMounts") or ():
-            source = self.volumes.get(mount["name"])
-            if source is None:
-                raise envvars.ContainerConfigError(f'cannot find volume "{mount["name"]}" to mount into container "{container.name}"')
-            sub_path = mount.get("subPath") or envvars.expand(mount.get("subPathExpr", ""), env)
-            if sub_path:
-                source = source / sub_path
-                if not source.exists():
-                    source.mkdir(parents=True)
-            mounts.append(Mount(source, mount["mountPath"], bool(mount.get("readOnly"))))
-        return LaunchSpec(
-            argv=envvars.command_line(spec, rule.entrypoint, env),
-            env=env,
-            working_dir=spec.get("workingDir") or "/",
-            mounts=mounts,
-            hostname=self.name,
-            memory_limit=_memory_limit(spec),
-            termination_message_path=spec.get("terminationMessagePath", "/dev/termination-log"),
+        return launch_spec(
+            pod, container.spec, rule, self.volumes, self._lookup, self.ctx.allocatable, self.ctx.kube.server_address
         )
 
     def _run_container(self, container: ContainerRuntime) -> bool:
@@ -329,7 +294,15 @@ class PodWorker:
                 self._set(container, Waiting("CreateContainerConfigError", str(error)))
                 self.stopping.wait(RETRY_CONFIG)
                 continue
-            process = self._start(container, launch_spec)
+            try:
+                process = self._start(container, launch_spec)
+            except OSError as error:  # cgroup or fork trouble: the kubelet's StartError
+                log.warning("pod %s/%s: cannot start %s: %s", self.namespace, self.name, container.name, error)
+                self._set(container, Terminated(128, "StartError", datetime.now(UTC), message=str(error)))
+                if self.stopping.is_set() or not self._restarts(container, 128):
+                    return False
+                self.stopping.wait(crash_backoff.step())
+                continue
             code = exit_code_of(process.wait())
             finished = datetime.now(UTC)
             oom = process.oom_killed()  # ask the cgroup before release() removes it
@@ -377,6 +350,8 @@ class PodWorker:
             container.container_id = process.container_id
             container.logs[process.container_id] = container_log
             container.state = Running(process.started_at)
+            if self.stopping.is_set():  # deletion came while it started: it missed the SIGTERM round
+                process.signal_group(signal.SIGKILL)
         self.ctx.events.emit(self.pod, "Normal", "Created", f"Created container: {container.name}", container.field_path)
         self.ctx.events.emit(self.pod, "Normal", "Started", f"Started container {container.name}", container.field_path)
         self.publish()

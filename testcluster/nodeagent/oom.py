@@ -18,10 +18,12 @@ process group.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +54,7 @@ class MemoryControl:
 
     mechanism: str
     base: Path | None
-    _counter: int = field(default=0)
+    _numbers: Iterator[int] = field(default_factory=itertools.count)  # thread-safe in CPython
 
     @classmethod
     def detect(cls, name: str) -> MemoryControl:
@@ -79,8 +81,7 @@ class MemoryControl:
     def create(self, label: str, limit: int | None) -> ContainerCgroup | None:
         if self.base is None:
             return None
-        self._counter += 1
-        path = self.base / f"{label}-{self._counter}"
+        path = self.base / f"{label}-{next(self._numbers)}"
         path.mkdir()
         if limit is not None:
             if self.mechanism == "cgroup2":

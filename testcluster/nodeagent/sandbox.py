@@ -150,6 +150,8 @@ def main() -> None:
     if spec.get("isolate", True):
         _isolate(spec)
     argv, env = spec["argv"], spec["env"]
+    if not argv:
+        _start_error(spec, "failed to create containerd task: unable to start container process: no command specified: unknown")
     try:
         os.chdir(spec.get("workingDir") or "/")
         os.execvpe(argv[0], argv, env)
@@ -158,11 +160,14 @@ def main() -> None:
             detail = f'exec: "{argv[0]}": executable file not found in $PATH'
         else:
             detail = f'exec: "{argv[0]}": {os.strerror(error.errno or 0)}'
-        message = f"failed to create containerd task: unable to start container process: {detail}: unknown"
-        with open(spec["startErrorFile"], "w") as handle:
-            handle.write(message)
-        print(message, file=sys.stderr)
-        sys.exit(128)
+        _start_error(spec, f"failed to create containerd task: unable to start container process: {detail}: unknown")
+
+
+def _start_error(spec: dict[str, Any], message: str) -> None:
+    with open(spec["startErrorFile"], "w") as handle:
+        handle.write(message)
+    print(message, file=sys.stderr)
+    sys.exit(128)
 
 
 if __name__ == "__main__":

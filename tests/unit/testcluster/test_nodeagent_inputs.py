@@ -197,3 +197,26 @@ def test_missing_config_map_volume_is_a_mount_failure(tmp_path: Path) -> None:
 
     with pytest.raises(VolumeError, match='MountVolume.SetUp failed for volume "v" : configmap "absent" not found'):
         materialise(pod, tmp_path, lambda kind, ns, name: None, {})
+
+
+def test_launch_spec_puts_the_image_path_first_and_resolves_sub_paths(tmp_path: Path) -> None:
+    from testcluster.nodeagent.images import ImageRule
+    from testcluster.nodeagent.launchspec import launch_spec
+
+    rule = ImageRule("prodigy-agent:*", path=("/opt/venv/bin",), env={"PYTHONUNBUFFERED": "1"}, entrypoint=("prodigy",))
+    container = {
+        "name": "c", "args": ["run", "$(HOSTNAME)"], "workingDir": "/workspace",
+        "resources": {"limits": {"memory": "64Mi"}},
+        "volumeMounts": [{"name": "work", "mountPath": "/workspace"},
+                         {"name": "work", "mountPath": "/cache", "subPath": "cache", "readOnly": True}],
+    }
+    spec = launch_spec(POD, container, rule, {"work": tmp_path}, lookup, {}, ("127.0.0.1", 6443))
+
+    assert spec.argv == ["prodigy", "run", "p"]
+    assert spec.env["PATH"].startswith("/opt/venv/bin:/usr/local/sbin:")
+    assert (spec.env["PYTHONUNBUFFERED"], spec.env["KUBERNETES_SERVICE_PORT"]) == ("1", "6443")
+    assert [(m.source, m.target, m.read_only) for m in spec.mounts] == [
+        (tmp_path, "/workspace", False), (tmp_path / "cache", "/cache", True)]
+    assert (spec.memory_limit, spec.working_dir, spec.termination_message_path) == (64 * 2**20, "/workspace", "/dev/termination-log")
+    with pytest.raises(ContainerConfigError, match='cannot find volume "work"'):
+        launch_spec(POD, container, rule, {}, lookup, {}, ("127.0.0.1", 6443))
