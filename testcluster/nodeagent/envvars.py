@@ -147,8 +147,18 @@ def container_env(
     return env
 
 
-def command_line(container: Mapping[str, Any], entrypoint: Sequence[str], env: Mapping[str, str]) -> list[str]:
-    """command (or the image's entrypoint) + args, each with ``$(VAR)`` expanded."""
-    command = container.get("command") or list(entrypoint)
-    args = container.get("args") or []
-    return [expand(part, env) for part in [*command, *args]]
+def command_line(
+    container: Mapping[str, Any], entrypoint: Sequence[str], cmd: Sequence[str], env: Mapping[str, str]
+) -> list[str]:
+    """The argv Kubernetes runs, each part ``$(VAR)``-expanded.
+
+    ``command`` replaces the image's ENTRYPOINT and drops its CMD; ``args`` replace the
+    CMD; with neither, the image's ENTRYPOINT + CMD run.
+    """
+    command = container.get("command")
+    args = container.get("args")
+    if command:
+        argv = [*command, *(args or [])]
+    else:
+        argv = [*entrypoint, *(args if args else cmd)]
+    return [expand(part, env) for part in argv]

@@ -2,8 +2,9 @@
 
 A pod's image never gets pulled. The map says, per image glob, how a container of that
 image runs on the host: which directories go first on PATH, extra environment, and the
-entrypoint used when the container has no ``command``. An image no rule matches fails the
-way an unpullable image fails on a real node (ErrImagePull, then ImagePullBackOff).
+image's ``entrypoint`` and ``cmd`` (Docker's ENTRYPOINT and CMD, combined with the
+container's ``command``/``args`` the way Kubernetes does). An image no rule matches fails
+the way an unpullable image fails on a real node (ErrImagePull, then ImagePullBackOff).
 
 Map file (YAML or JSON), first matching rule wins; ``{venv}`` is the virtualenv the agent
 runs from (so ``prodigy`` is on PATH) and ``{python}`` a directory whose ``python`` and
@@ -14,7 +15,7 @@ runs from (so ``prodigy`` is on PATH) and ``{python}`` a directory whose ``pytho
         path: ["{venv}/bin"]
         env: {PYTHONUNBUFFERED: "1"}
       - pattern: "busybox*"
-        entrypoint: ["sh"]
+        cmd: ["sh"]
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class ImageRule:
     path: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,21 +117,27 @@ class ImageMap:
         return next((r for r in self.rules if any(fnmatch.fnmatchcase(n, r.pattern) for n in names)), None)
 
 
+# docker/agent/contract.json: ENTRYPOINT ["/usr/bin/tini", "--"] only execs its arguments,
+# so the rule has no entrypoint; the Job's args run as given, CMD when there are none.
+_PRODIGY_AGENT: dict[str, Any] = {
+    "path": ["{venv}/bin"],
+    "env": {"PYTHONUNBUFFERED": "1"},
+    "cmd": ["prodigy", "agent", "execute", "/config/workflow.yaml"],
+}
 DEFAULT_MAP: list[dict[str, Any]] = [
-    # The agent image's ENTRYPOINT is `tini --` (docker/agent/contract.json): it runs the Job's args as given.
-    {"pattern": "prodigy-agent:*", "path": ["{venv}/bin"], "env": {"PYTHONUNBUFFERED": "1"}},
-    {"pattern": "prodigy-agent", "path": ["{venv}/bin"], "env": {"PYTHONUNBUFFERED": "1"}},
-    {"pattern": "busybox*", "entrypoint": ["sh"]},
-    {"pattern": "python*", "path": ["{python}"], "env": {"PYTHONUNBUFFERED": "1"}, "entrypoint": ["python3"]},
+    {"pattern": "prodigy-agent:*", **_PRODIGY_AGENT},
+    {"pattern": "prodigy-agent", **_PRODIGY_AGENT},
+    {"pattern": "busybox*", "cmd": ["sh"]},
+    {"pattern": "python*", "path": ["{python}"], "env": {"PYTHONUNBUFFERED": "1"}, "cmd": ["python3"]},
 ]
 
 
 def _rule(raw: Any, where: str, placeholders: Mapping[str, str]) -> ImageRule:
     if not isinstance(raw, dict) or not isinstance(raw.get("pattern"), str):
         raise ValueError(f"{where}: each rule needs a string 'pattern'")
-    unknown = set(raw) - {"pattern", "path", "env", "entrypoint"}
+    unknown = set(raw) - {"pattern", "path", "env", "entrypoint", "cmd"}
     if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; allowed: pattern, path, env, entrypoint")
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; allowed: pattern, path, env, entrypoint, cmd")
 
     def fill(text: Any) -> str:
         return str(text).format_map(placeholders)
@@ -142,6 +150,7 @@ def _rule(raw: Any, where: str, placeholders: Mapping[str, str]) -> ImageRule:
         path=tuple(fill(p) for p in raw.get("path") or ()),
         env={str(k): fill(v) for k, v in env.items()},
         entrypoint=tuple(str(a) for a in raw.get("entrypoint") or ()),
+        cmd=tuple(str(a) for a in raw.get("cmd") or ()),
     )
 
 

@@ -64,7 +64,7 @@ def launch_spec(
         sub_path = mount.get("subPath") or envvars.expand(mount.get("subPathExpr", ""), env)
         mounts.append(Mount(source / sub_path if sub_path else source, mount["mountPath"], bool(mount.get("readOnly"))))
     return LaunchSpec(
-        argv=envvars.command_line(container, rule.entrypoint, env),
+        argv=envvars.command_line(container, rule.entrypoint, rule.cmd, env),
         env=env,
         working_dir=container.get("workingDir") or "/",
         mounts=mounts,

@@ -59,6 +59,7 @@ def test_built_in_map_knows_the_agent_busybox_and_python() -> None:
 
     agent = images.resolve("prodigy-agent:0.1.0")
     assert agent is not None and agent.path == ("/opt/venv/bin",)
+    assert (agent.entrypoint, agent.cmd) == ((), ("prodigy", "agent", "execute", "/config/workflow.yaml"))
     assert agent.env["PYTHONUNBUFFERED"] == "1"
     assert images.resolve("docker.io/library/busybox:1.36") is not None
     python = images.resolve("python:3.11-slim")
@@ -68,11 +69,12 @@ def test_built_in_map_knows_the_agent_busybox_and_python() -> None:
 
 def test_image_map_file_replaces_the_default(tmp_path: Path) -> None:
     mapped = tmp_path / "images.yaml"
-    mapped.write_text('images:\n  - pattern: "example.com/tool:*"\n    path: ["{venv}/bin", /extra]\n    entrypoint: [tool]\n')
+    mapped.write_text('images:\n  - pattern: "example.com/tool:*"\n    path: ["{venv}/bin", /extra]\n    entrypoint: [tool]\n    cmd: [--help]\n')
     images = load_map(mapped, PLACEHOLDERS)
 
     rule = images.resolve("example.com/tool:2")
-    assert rule is not None and rule.path == ("/opt/venv/bin", "/extra") and rule.entrypoint == ("tool",)
+    assert rule is not None and rule.path == ("/opt/venv/bin", "/extra")
+    assert (rule.entrypoint, rule.cmd) == (("tool",), ("--help",))
     assert images.resolve("busybox:latest") is None
 
 
@@ -155,11 +157,14 @@ def test_downward_fields() -> None:
     assert field_value(POD, "metadata.labels") == 'app="demo"'
 
 
-def test_command_line_uses_entrypoint_and_expands_args() -> None:
+def test_command_line_combines_image_entrypoint_and_cmd_like_kubernetes() -> None:
     env = {"NAME": "world"}
+    tini, cmd = ["tini", "--"], ["prodigy", "agent"]
 
-    assert command_line({"args": ["-c", "echo $(NAME)"]}, ["sh"], env) == ["sh", "-c", "echo world"]
-    assert command_line({"command": ["echo"], "args": ["$(NAME)"]}, ["sh"], env) == ["echo", "world"]
+    assert command_line({}, tini, cmd, env) == ["tini", "--", "prodigy", "agent"]
+    assert command_line({"args": ["echo", "$(NAME)"]}, tini, cmd, env) == ["tini", "--", "echo", "world"]
+    assert command_line({"command": ["echo"]}, tini, cmd, env) == ["echo"]
+    assert command_line({"command": ["echo"], "args": ["$(NAME)"]}, tini, cmd, env) == ["echo", "world"]
 
 
 def test_volumes_are_written_with_modes_items_and_binary_data(tmp_path: Path) -> None:
@@ -203,7 +208,7 @@ def test_launch_spec_puts_the_image_path_first_and_resolves_sub_paths(tmp_path: 
     from testcluster.nodeagent.images import ImageRule
     from testcluster.nodeagent.launchspec import launch_spec
 
-    rule = ImageRule("prodigy-agent:*", path=("/opt/venv/bin",), env={"PYTHONUNBUFFERED": "1"}, entrypoint=("prodigy",))
+    rule = ImageRule("prodigy-agent:*", path=("/opt/venv/bin",), env={"PYTHONUNBUFFERED": "1"}, cmd=("prodigy", "agent"))
     container = {
         "name": "c", "args": ["run", "$(HOSTNAME)"], "workingDir": "/workspace",
         "resources": {"limits": {"memory": "64Mi"}},
@@ -212,7 +217,7 @@ def test_launch_spec_puts_the_image_path_first_and_resolves_sub_paths(tmp_path: 
     }
     spec = launch_spec(POD, container, rule, {"work": tmp_path}, lookup, {}, ("127.0.0.1", 6443))
 
-    assert spec.argv == ["prodigy", "run", "p"]
+    assert spec.argv == ["run", "p"]
     assert spec.env["PATH"].startswith("/opt/venv/bin:/usr/local/sbin:")
     assert (spec.env["PYTHONUNBUFFERED"], spec.env["KUBERNETES_SERVICE_PORT"]) == ("1", "6443")
     assert [(m.source, m.target, m.read_only) for m in spec.mounts] == [
