@@ -84,12 +84,12 @@ def restricted_role() -> dict[str, Any]:
     }
 
 
-def restricted_binding(subject: dict[str, str]) -> dict[str, Any]:
+def restricted_binding(subject: dict[str, str], name: str = RESTRICTED_ROLE) -> dict[str, Any]:
     """Bind the restricted role cluster-wide to ``subject`` (a User or a ServiceAccount)."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
-        "metadata": {"name": RESTRICTED_ROLE},
+        "metadata": {"name": name},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": RESTRICTED_ROLE},
         "subjects": [subject],
     }

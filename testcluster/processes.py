@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+# Components started by this process, kept until reaped: dropping a running Popen
+# would warn, and an unreaped exited child would linger as a zombie.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -95,20 +98,21 @@ def spawn(
     """Start ``command`` in a new session with stdout and stderr appended to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        return subprocess.Popen(
+        child = subprocess.Popen(
             list(command), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             env=dict(env), cwd=cwd, start_new_session=True,
             preexec_fn=_die_with_parent if die_with_parent else None,
         )
+    _CHILDREN[child.pid] = child
+    return child
 
 
 def _reap(pids: Iterable[int]) -> None:
     """Collect exit statuses of our own children so they don't linger as zombies."""
     for pid in pids:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        child = _CHILDREN.get(pid)
+        if child is not None and child.poll() is not None:
+            del _CHILDREN[pid]
 
 
 def _signal(targets: Iterable[ProcessInfo], sig: signal.Signals) -> None:

@@ -73,7 +73,9 @@ class KubeCluster:
         """An official-client ApiClient for ``context`` (admin by default). Close it after use."""
         from kubernetes import config
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig), context=context or self.admin_context)
+        api: ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(self.kubeconfig), context=context or self.admin_context)
+        return api
 
     def create_namespace(self, hint: str = "test") -> str:
         """Create a namespace with a unique DNS-label name derived from ``hint``."""
@@ -82,7 +84,8 @@ class KubeCluster:
         slug = re.sub(r"[^a-z0-9]+", "-", hint.lower()).strip("-")[:40].strip("-") or "test"
         name = f"{slug}-{secrets.token_hex(3)}"
         with self.api_client() as api:
-            client.CoreV1Api(api).create_namespace({"metadata": {"name": name, "labels": {"prodigy-test": "true"}}})
+            client.CoreV1Api(api).create_namespace(
+                client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"prodigy-test": "true"})))
         return name
 
     def delete_namespace(self, name: str) -> None:
@@ -196,25 +199,30 @@ def _restricted_token(admin: KubeCluster) -> str:
 
     with admin.api_client() as api:
         core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
-        ensure(core.create_namespace, {"metadata": {"name": RBAC_NAMESPACE}})
-        ensure(core.create_namespaced_service_account, RBAC_NAMESPACE, {"metadata": {"name": "restricted"}})
+        ensure(core.create_namespace, client.V1Namespace(metadata=client.V1ObjectMeta(name=RBAC_NAMESPACE)))
+        ensure(core.create_namespaced_service_account, RBAC_NAMESPACE,
+               client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="restricted")))
         ensure(rbac.create_cluster_role, auth.restricted_role())
         ensure(rbac.create_cluster_role_binding, auth.restricted_binding(
-            {"kind": "ServiceAccount", "name": "restricted", "namespace": RBAC_NAMESPACE}))
-        request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                   "spec": {"expirationSeconds": 12 * 3600}}
+            {"kind": "ServiceAccount", "name": "restricted", "namespace": RBAC_NAMESPACE},
+            name=f"{auth.RESTRICTED_ROLE}-serviceaccount"))
+        # No audiences: the token is for the apiserver's own audiences.
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=12 * 3600))
         response = core.create_namespaced_service_account_token("restricted", RBAC_NAMESPACE, request)
+        if response.status is None:
+            raise _unavailable("the TokenRequest for the restricted ServiceAccount returned no token")
         return str(response.status.token)
 
 
 def use_external(source: Path, work_dir: Path, *, context: str | None = None, name: str = "external") -> KubeCluster:
     """Use an existing cluster, adding a restricted context to a private copy of its kubeconfig."""
-    import yaml
+    import yaml  # type: ignore[import-untyped]  # PyYAML comes with the kubernetes client
 
     if not source.is_file():
         raise _unavailable(f"{EXTERNAL_KUBECONFIG}={source} does not exist")
     document = _absolute_paths(yaml.safe_load(source.read_text()) or {}, source.parent)
-    admin_context = context or _ORIGINAL_ENV.get(EXTERNAL_CONTEXT) or document.get("current-context")
+    admin_context = str(context or _ORIGINAL_ENV.get(EXTERNAL_CONTEXT) or document.get("current-context") or "")
     contexts: Mapping[str, Any] = {c["name"]: c["context"] for c in document.get("contexts") or []}
     if admin_context not in contexts:
         raise _unavailable(f"context {admin_context!r} not found in {source}")

@@ -1,0 +1,76 @@
+"""Fixtures for tests that need a real Kubernetes cluster.
+
+- ``kube_cluster`` (session): one cluster for the whole run, started on first use
+  (or the cluster named by PRODIGY_TEST_KUBECONFIG).
+- ``second_kube_cluster`` (session): another cluster, started only by the tests that
+  ask for it (multi-cluster behaviour).
+- ``kube_namespace``: a fresh namespace in ``kube_cluster`` for one test, deleted
+  (without waiting) afterwards.
+
+Every test using one of them is marked ``e2e`` automatically. Tests marked
+``testcluster_only`` check the harness itself (process lifecycle) and are
+deselected when an external cluster is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from testing import cluster as clusters
+
+CLUSTER_FIXTURES = {"kube_cluster", "second_kube_cluster", "kube_namespace"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "testcluster_only: checks the built control plane itself; deselected with PRODIGY_TEST_KUBECONFIG"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+    if clusters.external_kubeconfig() is None:
+        return
+    deselected = [item for item in items if item.get_closest_marker("testcluster_only")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("testcluster_only")]
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[clusters.KubeCluster]:
+    external = clusters.external_kubeconfig()
+    if external is not None:
+        yield clusters.use_external(external, tmp_path_factory.mktemp("external-cluster"))
+        return
+    started = clusters.start(tmp_path_factory.mktemp("testcluster-a"), "prodigy-test-a")
+    try:
+        yield started
+    finally:
+        clusters.stop(started)
+
+
+@pytest.fixture(scope="session")
+def second_kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[clusters.KubeCluster]:
+    external = clusters.second_external_kubeconfig()
+    if external is not None:
+        yield clusters.use_external(external, tmp_path_factory.mktemp("external-cluster-b"), name="external-b")
+        return
+    started = clusters.start(tmp_path_factory.mktemp("testcluster-b"), "prodigy-test-b")
+    try:
+        yield started
+    finally:
+        clusters.stop(started)
+
+
+@pytest.fixture
+def kube_namespace(kube_cluster: clusters.KubeCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = kube_cluster.create_namespace(request.node.name)
+    try:
+        yield name
+    finally:
+        kube_cluster.delete_namespace(name)
