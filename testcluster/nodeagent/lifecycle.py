@@ -173,6 +173,8 @@ class PodWorker:
 
     def _run(self) -> None:
         try:
+            if self._lost_containers():
+                return
             self.publish()
             if self._mount_volumes() and self._run_init_containers():
                 runners = [
@@ -187,6 +189,39 @@ class PodWorker:
             log.exception("pod %s/%s: worker failed", self.namespace, self.name)
         finally:
             self._finish()
+
+    def _lost_containers(self) -> bool:
+        """Containers an earlier agent process started cannot be re-attached: report them lost.
+
+        Like the kubelet when a container vanished (ContainerStatusUnknown, exit 137), and
+        never start them again: a Job's work must not run twice behind its back.
+        """
+        reported = {
+            s["name"]: s
+            for key in ("initContainerStatuses", "containerStatuses")
+            for s in (self.pod.get("status") or {}).get(key) or ()
+        }
+        started = [c for c in self.init + self.main if (reported.get(c.name) or {}).get("containerID")]
+        if not started:
+            return False
+        now = datetime.now(UTC)
+        with self.lock:
+            for container in started:
+                previous = reported[container.name]
+                container.restart_count = previous.get("restartCount", 0)
+                container.container_id = previous["containerID"]
+                terminated = (previous.get("state") or {}).get("terminated")
+                container.state = (
+                    Terminated(terminated.get("exitCode", 137), terminated.get("reason", "Error"), now,
+                               container_id=previous["containerID"])
+                    if terminated
+                    else Terminated(137, "ContainerStatusUnknown", now,
+                                    message="The container could not be located when the node agent restarted",
+                                    container_id=previous["containerID"])
+                )
+        log.warning("pod %s/%s: its containers were started by an earlier agent; reporting them lost",
+                    self.namespace, self.name)
+        return True
 
     def _finish(self) -> None:
         if not self.abandoned.is_set():
