@@ -97,6 +97,8 @@ class Kube:
                     if line.strip():
                         yield json.loads(line)
         finally:
+            # Never hand a half-read stream back to the pool: close it, then release.
+            raw.close()
             raw.release_conn()
 
 

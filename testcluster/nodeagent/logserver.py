@@ -126,11 +126,14 @@ class LogServer(ThreadingHTTPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         try:
-            request = self.context.wrap_socket(request, server_side=True)
+            wrapped = self.context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as error:
             log.debug("TLS handshake failed from %s: %s", client_address, error)
             return
-        super().finish_request(request, client_address)
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()  # the wrapper owns the descriptor now; shutdown_request sees a detached socket
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2}, name="log-server", daemon=True)
