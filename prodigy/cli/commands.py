@@ -11,6 +11,7 @@ COMMAND_MODULES = (
     "prodigy.cli.cluster",    # cluster list|show|check|gc             (Kubernetes)
     "prodigy.cli.agent",      # agent execute                           (inside the pod)
     "prodigy.cli.agent_transport",  # agent fetch-repo|emit-results     (the pod's transport containers)
+    "prodigy.cli.cluster_collect",  # cluster collect                   (results of a detached cluster run)
 )
 
 for _name in COMMAND_MODULES:

@@ -233,6 +233,42 @@ def resume_on_cluster(session_id: str, options: RunOptions | None = None) -> int
     return run_attached(attached, console, started)
 
 
+def collect_session(name: str, options: RunOptions | None = None) -> int:
+    """`prodigy cluster collect SESSION|RUN_ID`: land a finished Job's commits, then finish as usual."""
+    from prodigy.ui.console import Console
+
+    session = _find_cluster_session(name)
+    info: dict[str, Any] = dict(session.metadata.extra.get("cluster") or {})
+    console = Console(options.verbosity if options else 0)
+    if info.get("collected"):
+        console.info(f"the results of Job {info.get('job')} were already collected into {session.branch}")
+        return 0
+    workflow = Path(session.metadata.workflow_path) if session.metadata.workflow_path else None
+    if workflow is None:
+        raise UsageError(f"session {session.id} does not record its workflow file")
+    run_options = RunOptions(workflow_path=workflow, repo_path=session.repo, yes=bool(options and options.yes),
+                             verbosity=options.verbosity if options else 0, cluster=info["cluster"])
+    code = _collect_if_finished(session, info, run_options, console, time.monotonic())
+    if code is None:
+        raise UsageError(f"Job {info.get('job')} of session {session.id} no longer exists, so its commits are gone",
+                         hint=f"run the remaining steps again with `prodigy resume {session.id}`")
+    return code
+
+
+def _find_cluster_session(name: str) -> Session:
+    """A session by id, or the session whose cluster run has this run id."""
+    if name.startswith(worktrees.SESSION_PREFIX):
+        session = worktrees.load_session(name)
+        if "cluster" not in session.metadata.extra:
+            raise UsageError(f"session {name} ran locally; there is nothing to collect from a cluster")
+        return session
+    for session in worktrees.list_sessions():
+        if (session.metadata.extra.get("cluster") or {}).get("run_id") == name:
+            return session
+    raise UsageError(f"no cluster session or run id {name!r} is known here",
+                     hint="`prodigy worktree ls` lists sessions; `prodigy cluster runs` lists run ids")
+
+
 def _collect_if_finished(session: Session, info: Mapping[str, Any], options: RunOptions, console: Console,
                          started: float) -> int | None:
     """A previous client died after submitting: land the Job's result if it finished and still exists."""

@@ -13,7 +13,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,15 @@ class Outcome:
         return git(self.repo, "rev-parse", f"{ref}^{{tree}}").strip()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    repo: Path
+    home: Path
+    env: dict[str, str]
+    command: list[str]
+    base: str
+
+
 @dataclass
 class Parity:
     cluster: clusters.KubeCluster
@@ -72,6 +82,14 @@ class Parity:
     def run(self, side: str, workflow: str, *, scenario: Sequence[Mapping[str, Any]] = (),
             args: Sequence[str] = ("-y",), repo_entry: Mapping[str, Any] | None = None,
             timeout: float = 180) -> Outcome:
+        prepared = self.prepare(side, workflow, scenario=scenario, args=args, repo_entry=repo_entry)
+        proc = subprocess.run(prepared.command, cwd=prepared.repo, env=prepared.env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+        return Outcome(proc.returncode, proc.stdout, proc.stderr, prepared.repo, prepared.home, prepared.base)
+
+    def prepare(self, side: str, workflow: str, *, scenario: Sequence[Mapping[str, Any]] = (),
+                args: Sequence[str] = ("-y",), repo_entry: Mapping[str, Any] | None = None) -> Prepared:
+        """A clone, a PRODIGY_HOME, a fake `claude` and the `prodigy cook` command line for one side."""
         where = self.root / side
         repo = where / "repo"
         git(self.root, "clone", "-q", str(self.template), str(repo))
@@ -87,9 +105,20 @@ class Parity:
             self._configure(home, fake, repo_entry)
             env["KUBECONFIG"] = str(self.cluster.kubeconfig)
             command += ["--cluster", "parity"]
-        base = git(repo, "rev-parse", "HEAD").strip()
-        proc = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-        return Outcome(proc.returncode, proc.stdout, proc.stderr, repo, home, base)
+        return Prepared(repo, home, env, command, git(repo, "rev-parse", "HEAD").strip())
+
+    def pod_phases(self) -> list[str]:
+        listing = json.loads(self.cluster.kubectl("-n", self.namespace, "get", "pods", "-l", APP_SELECTOR,
+                                                  "-o", "json").stdout)
+        return [item.get("status", {}).get("phase", "") for item in listing.get("items", [])]
+
+    def wait_until(self, condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"timed out after {timeout}s waiting until {what}")
 
     def _configure(self, home: Path, fake: FakeClaude, repo_entry: Mapping[str, Any] | None) -> None:
         pod_path = os.pathsep.join([str(FAKE_CLAUDE_DIR), str(Path(sys.executable).parent), "/usr/local/bin",

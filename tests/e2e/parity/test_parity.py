@@ -210,3 +210,33 @@ def test_resume_continues_a_failed_cluster_run_from_its_checkpoint(parity: Parit
     subjects = [line.split("|")[2] for line in first.history("main")]
     assert subjects[:3] == ["step 1", "recorded a try", "step 3"]
     assert "second try" in resumed.stdout
+
+
+SLOW_COMMIT = ("- shell: \"echo done > done.txt && git add done.txt && git commit -qm 'made while the client was gone'\"\n"
+               "- shell: \"sleep 4; echo finished\"\n")
+
+
+@pytest.mark.parametrize("pick_up", ["resume", "collect"])
+def test_a_killed_client_picks_up_the_finished_job(parity: Parity, pick_up: str) -> None:
+    side = parity.prepare("cluster", SLOW_COMMIT)
+    client = subprocess.Popen(side.command, cwd=side.repo, env=side.env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        parity.wait_until(lambda: parity.pod_phases() == ["Running"], timeout=60, what="the pod runs")
+    finally:
+        client.kill()                      # SIGKILL: no cleanup, no collection
+        client.wait(timeout=10)
+    parity.cluster.kubectl("-n", parity.namespace, "wait", "--for=condition=complete", "job", "-l", "app=prodigy",
+                           "--timeout=90s")
+    (metadata_file,) = (side.home / "worktrees" / side.repo.name / ".metadata").glob("session-*.json")
+    record = json.loads(metadata_file.read_text())
+    name = record["session_id"] if pick_up == "resume" else record["cluster"]["run_id"]
+    command = ["resume", name, "-y"] if pick_up == "resume" else ["cluster", "collect", name, "-y"]
+
+    picked = subprocess.run([str(PRODIGY), *command], cwd=side.repo, env=side.env, capture_output=True, text=True,
+                            timeout=120, check=False)
+
+    assert picked.returncode == 0, picked.stdout + picked.stderr
+    assert "Collecting the results of Job" in picked.stdout
+    assert git(side.repo, "log", "-2", "--format=%s", "main").split("\n")[1] == "made while the client was gone"
+    assert parity.pod_phases() == ["Succeeded"]          # nothing was run again
