@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
-from testcluster import cluster
-
-BUILD_SCRIPT = Path(__file__).resolve().parent / "build.sh"
-
-
-def locate_binaries(build: bool) -> Path:
-    """The bin directory from ``build.sh``: built (cached) when ``build``, else only looked up."""
-    command = [str(BUILD_SCRIPT)] if build else [str(BUILD_SCRIPT), "--locate"]
-    result = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
-    if result.returncode != 0:
-        raise SystemExit(f"testcluster: {BUILD_SCRIPT.name} failed (exit {result.returncode})")
-    return Path(result.stdout.strip().splitlines()[-1])
+from testcluster import binaries, cluster
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +29,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "up":
-        bin_dir = args.bin_dir or locate_binaries(build=True)
+        try:
+            bin_dir = args.bin_dir or binaries.build()
+        except binaries.BinariesMissing as error:
+            print(f"testcluster: cannot build the control plane: {error}", file=sys.stderr)
+            return 1
         options = cluster.Options(name=args.name, with_node=not args.no_node, image_map=args.image_map,
                                   timeout=args.timeout)
         try:

@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from testcluster import auth, cluster
+from testcluster import auth, binaries, cluster
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BUILD_SCRIPT = REPO_ROOT / "testcluster" / "build.sh"
 EXTERNAL_KUBECONFIG = "PRODIGY_TEST_KUBECONFIG"
 EXTERNAL_CONTEXT = "PRODIGY_TEST_CONTEXT"
 SECOND_EXTERNAL_KUBECONFIG = "PRODIGY_TEST_KUBECONFIG_2"
@@ -127,26 +126,20 @@ def locate_binaries() -> Path:
     """The built control plane: $PRODIGY_TESTCLUSTER_BIN, else build.sh's cache (never builds)."""
     if _ORIGINAL_ENV.get(BIN_DIR):
         bin_dir = Path(_ORIGINAL_ENV[BIN_DIR])
-    else:
-        result = subprocess.run([str(BUILD_SCRIPT), "--locate"], capture_output=True, text=True,
-                                env=_ORIGINAL_ENV, check=False)
-        if result.returncode != 0:
-            raise _unavailable(result.stderr.strip() or f"{BUILD_SCRIPT} --locate exited {result.returncode}")
-        bin_dir = Path(result.stdout.strip().splitlines()[-1])
-    missing = [b for b in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
-               if not (bin_dir / b).is_file()]
-    if missing:
-        raise _unavailable(f"{', '.join(missing)} missing in {bin_dir}")
-    return bin_dir
+        missing = [name for name in binaries.NAMES if not (bin_dir / name).is_file()]
+        if missing:
+            raise _unavailable(f"{', '.join(missing)} missing in {BIN_DIR}={bin_dir}")
+        return bin_dir
+    try:
+        return binaries.locate(_ORIGINAL_ENV)
+    except binaries.BinariesMissing as error:
+        raise _unavailable(str(error)) from None
 
 
 def start(directory: Path, name: str, *, image_map: Path | None = None) -> KubeCluster:
     """Start a testcluster in ``directory``; its processes die with this process."""
     bin_dir = locate_binaries()
-    # Until the node agent lands, start the control plane alone.
-    with_node = (REPO_ROOT / "testcluster" / "nodeagent" / "__main__.py").exists()
-    options = cluster.Options(name=name, with_node=with_node, image_map=image_map, die_with_parent=True,
-                              env=_ORIGINAL_ENV)
+    options = cluster.Options(name=name, image_map=image_map, die_with_parent=True, env=_ORIGINAL_ENV)
     try:
         started = cluster.up(directory, bin_dir, options)
     except cluster.StartupError as error:
