@@ -38,6 +38,9 @@ HEARTBEAT_FILE = "heartbeat"
 SUMMARY_MEMBER = "result.json"
 BUNDLE_MEMBER = "commits.bundle"
 STATE_PREFIX = "state/"
+MIB = 1024 * 1024
+# Base64 grows 4/3: 7 MiB of bundle stays under the kubelet's default 10 MiB log rotation size.
+LOG_CHANNEL_SAFE_BYTES = 7 * MIB
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,12 @@ def export_results(
         if carried_by == "bundle":
             bundle = Path(scratch) / BUNDLE_MEMBER
             git("bundle", "create", "--quiet", str(bundle), f"^{base_sha}", f"refs/heads/{branch}", cwd=repo_dir)
+            if bundle.stat().st_size > LOG_CHANNEL_SAFE_BYTES:
+                # Kubelets rotate container logs at 10 MiB by default and pods/log serves only the
+                # current file: say so where the user will look if the checksum then fails.
+                print(f"prodigy: warning: the new commits pack to {bundle.stat().st_size / MIB:.1f} MiB; results "
+                      f"over {LOG_CHANNEL_SAFE_BYTES // MIB} MiB may be cut by log rotation (use repo.mode: remote)",
+                      flush=True)
             tar.add(bundle, arcname=BUNDLE_MEMBER)
         if state_dir is not None and state_dir.is_dir():
             for path in sorted(state_dir.rglob("*")):
