@@ -12,7 +12,7 @@ from pathlib import Path
 
 from testcluster.nodeagent.images import load_map
 from testcluster.nodeagent.kube import EventRecorder, Kube
-from testcluster.nodeagent.lifecycle import NodeContext
+from testcluster.nodeagent.runtime import NodeContext
 from testcluster.nodeagent.logserver import LogServer
 from testcluster.nodeagent.node import NodeRegistration
 from testcluster.nodeagent.oom import MemoryControl

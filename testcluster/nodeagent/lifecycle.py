@@ -15,7 +15,6 @@ import shutil
 import signal
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,14 +23,13 @@ from kubernetes.client.exceptions import ApiException
 
 from testcluster.nodeagent import envvars
 from testcluster.nodeagent.containers import LaunchSpec, Process, launch, stop_processes
-from testcluster.nodeagent.images import ImageMap, ImageRule, InvalidImageName, apply_default_tag, pull_error
-from testcluster.nodeagent.kube import STRATEGIC, EventRecorder, Kube
+from testcluster.nodeagent.images import ImageRule, InvalidImageName, apply_default_tag, pull_error
+from testcluster.nodeagent.kube import STRATEGIC
 from testcluster.nodeagent.launchspec import launch_spec
 from testcluster.nodeagent.logs import ContainerLog
 from testcluster.nodeagent.logserver import PodLogs
-from testcluster.nodeagent.oom import MemoryControl
+from testcluster.nodeagent.runtime import Backoff, ContainerRuntime, NodeContext
 from testcluster.nodeagent.status import (
-    ContainerView,
     Running,
     Terminated,
     Waiting,
@@ -44,63 +42,7 @@ from testcluster.nodeagent.volumes import VolumeError, materialise
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = 300.0
 RETRY_CONFIG = 2.0  # how often a missing ConfigMap/Secret is looked for again
-
-
-@dataclass(frozen=True)
-class NodeContext:
-    """Everything a pod worker needs from the agent."""
-
-    kube: Kube
-    node: str
-    state_dir: Path
-    images: ImageMap
-    memory: MemoryControl
-    events: EventRecorder
-    allocatable: Mapping[str, str]
-    restart_backoff: float = 10.0
-
-
-class Backoff:
-    def __init__(self, initial: float) -> None:
-        self.initial = initial
-        self.next = initial
-
-    def step(self) -> float:
-        delay, self.next = self.next, min(self.next * 2, MAX_BACKOFF)
-        return delay
-
-
-class ContainerRuntime:
-    """Mutable state of one container; guarded by the worker's lock."""
-
-    def __init__(self, spec: Mapping[str, Any], init: bool) -> None:
-        self.spec = spec
-        self.name: str = spec["name"]
-        self.image: str = spec.get("image", "")
-        self.init = init
-        self.state: Waiting | Running | Terminated = Waiting("PodInitializing" if not init else "ContainerCreating")
-        self.restart_count = 0
-        self.last_state: Terminated | None = None
-        self.container_id = ""
-        self.process: Process | None = None
-        self.logs: dict[str, ContainerLog] = {}
-
-    @property
-    def field_path(self) -> str:
-        return f"spec.{'initContainers' if self.init else 'containers'}{{{self.name}}}"
-
-    def view(self) -> ContainerView:
-        return ContainerView(
-            name=self.name,
-            image=self.image,
-            state=self.state,
-            restart_count=self.restart_count,
-            last_state=self.last_state,
-            container_id=self.container_id,
-            image_id=f"process://{self.image}" if self.container_id else "",
-        )
 
 
 class PodWorker:

@@ -9,7 +9,8 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from testcluster.nodeagent.lifecycle import NodeContext, PodWorker
+from testcluster.nodeagent.lifecycle import PodWorker
+from testcluster.nodeagent.runtime import NodeContext
 from testcluster.nodeagent.logserver import PodLogs
 
 log = logging.getLogger(__name__)
