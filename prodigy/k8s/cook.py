@@ -120,6 +120,10 @@ def dry_run(run: ClusterRun) -> str:
 def run_on_cluster(options: RunOptions) -> int:
     """Entry point from the CLI (``prodigy.local.session.cook`` dispatches here)."""
     started = time.monotonic()
+    if not options.dry_run:
+        from prodigy.k8s.clients import prewarm
+
+        prewarm()
     run = plan(options, os.environ)
     # Repository transport (prodigy.k8s.transport.flow): ships the repository at HEAD and brings
     # the pod's commits back onto a local session branch, then finishes like a local run.
