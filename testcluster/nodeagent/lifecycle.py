@@ -365,6 +365,7 @@ class PodWorker:
                 self.start_time,
                 datetime.now(UTC),
                 terminal=terminal,
+                generation=self.pod["metadata"].get("generation"),
             )
 
     def publish(self, terminal: bool = False) -> None:

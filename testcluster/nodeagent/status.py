@@ -260,12 +260,22 @@ def pod_status(
     start_time: datetime,
     now: datetime,
     terminal: bool = False,
+    generation: int | None = None,
 ) -> dict[str, Any]:
-    """The full ``status`` the agent writes with a strategic-merge patch."""
+    """The full ``status`` the agent writes with a strategic-merge patch.
+
+    ``generation`` is the pod's metadata.generation: since 1.35 the kubelet reports which
+    generation of the spec its status (and each condition it owns) reflects.
+    """
     phase = pod_phase(restart_policy, init, main, terminal)
-    return {
+    conditions = pod_conditions(phase, init, main, previous_conditions, now)
+    if generation is not None:
+        for condition in conditions:
+            condition["observedGeneration"] = generation
+    status: dict[str, Any] = {"observedGeneration": generation} if generation is not None else {}
+    return status | {
         "phase": phase.value,
-        "conditions": pod_conditions(phase, init, main, previous_conditions, now),
+        "conditions": conditions,
         "hostIP": NODE_IP,
         "hostIPs": [{"ip": NODE_IP}],
         "podIP": NODE_IP,

@@ -169,3 +169,10 @@ def test_fallback_to_logs_only_on_error_and_keeps_the_end() -> None:
     tail = termination_message("FallbackToLogsOnError", "", lines, 1)
     assert tail.endswith("line 999\n")
     assert tail.startswith("line 920\n")  # the last 80 lines
+
+
+def test_status_reports_the_observed_generation() -> None:
+    status = pod_status("Never", [], [view(state=Running(T0))], [], T0, T1, generation=3)
+
+    assert status["observedGeneration"] == 3
+    assert {c["observedGeneration"] for c in status["conditions"]} == {3}
