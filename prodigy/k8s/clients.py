@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prodigy.k8s.errors import (
+    Forbidden,
     KubeconfigError,
     Unauthorized,
     error_from_response,
@@ -224,17 +225,30 @@ class Kube:
 
     def _api_error(self, status: int, data: bytes, headers: Mapping[str, str], action: str) -> Exception:
         error = error_from_response(status, data, headers, action=action)
+        if isinstance(error, Forbidden) and 'User "system:anonymous"' in error.message:
+            # No credentials reached the server (a failed exec plugin sends none), so RBAC
+            # judged an anonymous request. The problem is authentication, not permissions.
+            error = Unauthorized(f"the API server received no credentials ({error.message})", status=401,
+                                 reason="Unauthorized", hint="log in again with your cluster's tool, then retry")
         if isinstance(error, Unauthorized):
-            plugin = self.kubeconfig.exec_plugin(self.context)
-            if plugin is not None:
-                command = " ".join([str(plugin.get("command", "?")), *map(str, plugin.get("args") or [])])
-                detail = "; ".join(_capture.messages[-3:]) or "it returned no usable credentials"
-                error.message = (f"the API server rejected the credentials from the exec plugin "
-                                 f"`{command}` (context {self.context!r}): {detail}")
-                error.args = (error.message,)
-                error.hint = str(plugin.get("installHint") or "").strip() or (
-                    f"run `{command}` by hand to see why it fails (expired login? missing tool?)")
+            self.explain_unauthorized(error)
         error.add_context(f"cluster {self.name!r}")
+        return error
+
+    def explain_unauthorized(self, error: Unauthorized) -> Unauthorized:
+        """Name the exec plugin (``aws eks get-token``, ``gke-gcloud-auth-plugin``, ``kubelogin``)
+        when the credentials came from one: the client library only logs a plugin's failure and
+        then sends no token, so the plugin's own message is the real cause."""
+        plugin = self.kubeconfig.exec_plugin(self.context)
+        if plugin is None:
+            return error
+        command = " ".join([str(plugin.get("command", "?")), *map(str, plugin.get("args") or [])])
+        detail = "; ".join(_capture.messages[-3:]) or "it returned no usable credentials"
+        error.message = (f"the API server rejected the credentials from the exec plugin "
+                         f"`{command}` (context {self.context!r}): {detail}")
+        error.args = (error.message,)
+        error.hint = str(plugin.get("installHint") or "").strip() or (
+            f"run `{command}` by hand to see why it fails (expired login? missing tool?)")
         return error
 
 

@@ -100,8 +100,11 @@ def whoami(kube: Kube) -> str:
                           action="checking credentials")
     user = str(((review.get("status") or {}).get("userInfo") or {}).get("username") or "")
     if user in ("", "system:anonymous"):
-        raise Unauthorized("the API server does not recognise the credentials (request treated as anonymous)",
-                           status=401, hint="log in again with your cluster's tool, then retry")
+        error = Unauthorized("the API server does not recognise the credentials (request treated as anonymous)",
+                             status=401, hint="log in again with your cluster's tool, then retry")
+        kube.explain_unauthorized(error)
+        error.add_context(f"cluster {kube.name!r}")
+        raise error
     return user
 
 
