@@ -101,12 +101,15 @@ def _with_newline(entry: LogEntry) -> LogEntry:
     return entry if entry.partial else entry._replace(text=entry.text + b"\n")
 
 
-def follow_entries(log: ContainerLog, start: int, stop: threading.Event) -> Iterator[LogEntry]:
-    """Entries after the first ``start`` records, waiting for more while the writer is open."""
+def follow_entries(log: ContainerLog, start: int, stop: Callable[[], bool]) -> Iterator[LogEntry]:
+    """Entries after the first ``start`` records, waiting for more while the writer is open.
+
+    ``stop`` is asked between waits: the reader gave up or the agent is stopping.
+    """
     with log.path.open("rb") as handle:
         index = 0
         pending = b""
-        while not stop.is_set():
+        while not stop():
             line = handle.readline()
             if line.endswith(b"\n"):
                 line, pending = pending + line, b""

@@ -10,6 +10,7 @@ Client certificates are not checked (the apiserver runs without a kubelet CA).
 from __future__ import annotations
 
 import logging
+import select
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -98,9 +99,22 @@ class _Handler(BaseHTTPRequestHandler):
         renderer = LogRenderer(options)
         self._send(renderer, chosen)
         if options.follow and not renderer.exhausted:
-            self._send(renderer, follow_entries(instance, len(entries), self.server.stopping))
+            self._send(renderer, follow_entries(instance, len(entries), self._client_gone))
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def _client_gone(self) -> bool:
+        """While following a quiet container: did the reader hang up (or the agent stop)?"""
+        if self.server.stopping.is_set():
+            return True
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            data: bytes = self.connection.recv(1)
+        except (OSError, ssl.SSLError):
+            return True
+        return data == b""  # nothing else is sent after a GET
 
     def _send(self, renderer: LogRenderer, entries: Iterable[Any]) -> None:
         for entry in entries:
