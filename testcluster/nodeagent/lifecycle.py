@@ -173,8 +173,24 @@ class PodWorker:
             self._terminator.join()
         if self.abandoned.is_set():
             return
+        self._mark_never_finished()
         self.publish(terminal=True)
         self._final_delete()
+
+    def _mark_never_finished(self) -> None:
+        """Like the kubelet's TerminatePod: a deleted pod's containers all end terminated.
+
+        Those that never ran (image pull back-off, waiting for init containers) are
+        reported lost with exit code 137, so the pod's final phase is terminal.
+        """
+        now = datetime.now(UTC)
+        with self.lock:
+            for container in self.init + self.main:
+                if not isinstance(container.state, Terminated):
+                    container.state = Terminated(
+                        137, "ContainerStatusUnknown", now,
+                        message="The container could not be located when the pod was terminated",
+                    )
 
     def _final_delete(self) -> None:
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0, "preconditions": {"uid": self.uid}}

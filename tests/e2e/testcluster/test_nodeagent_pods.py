@@ -260,3 +260,24 @@ def test_termination_message_from_file_or_from_logs(kube_cluster: KubeCluster, k
     assert no_binary.status.phase == "Failed"
     assert (start_error.exit_code, start_error.reason) == (128, "StartError")
     assert 'exec: "no-such-program": executable file not found in $PATH' in start_error.message
+
+
+def test_a_pod_deleted_while_its_image_cannot_be_pulled_ends_failed_and_goes_away(
+    kube_cluster: KubeCluster, kube_namespace: str
+) -> None:
+    with kube_cluster.api_client() as api:
+        core = client.CoreV1Api(api)
+        manifest = pod("stuck", [{"name": "main", "image": "example.invalid/stuck:1"}])
+        manifest["metadata"]["finalizers"] = ["example.com/hold"]  # keeps the final status readable
+        core.create_namespaced_pod(kube_namespace, manifest)
+        eventually(lambda: waiting_reason(core, kube_namespace, "stuck") in ("ErrImagePull", "ImagePullBackOff"),
+                   what="image pull failure")
+        core.delete_namespaced_pod("stuck", kube_namespace)
+        final = eventually(lambda: finished(core, kube_namespace, "stuck"), what="a terminal phase")
+        core.patch_namespaced_pod("stuck", kube_namespace, {"metadata": {"finalizers": None}})
+        eventually(lambda: "stuck" not in {p.metadata.name for p in core.list_namespaced_pod(kube_namespace).items},
+                   what="the pod to go away")
+
+    lost = final.status.container_statuses[0].state.terminated
+    assert final.status.phase == "Failed"
+    assert (lost.exit_code, lost.reason) == (137, "ContainerStatusUnknown")
