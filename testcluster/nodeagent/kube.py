@@ -33,6 +33,8 @@ class Kube:
         config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=str(kubeconfig), client_configuration=configuration
         )
+        # Pod workers, container runners, events, heartbeat and the watch call concurrently.
+        configuration.connection_pool_maxsize = 32
         self.host = configuration.host
         self.api = client.ApiClient(configuration)
         self.api.user_agent = "prodigy-testcluster-nodeagent/v1.37.2"
