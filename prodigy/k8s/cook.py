@@ -11,6 +11,10 @@ transport) plug in between them without reshaping the whole:
     submit      suspended Job -> owned ConfigMap/Secret -> resume (idempotent, retried)
     supervise   watch Job and pods, stream logs, live status, grace windows, Ctrl+C
     finish      run index record, diagnosis on failure, the exit code (same as local runs)
+
+``run_on_cluster`` plans, then hands the run to the repository transport
+(``prodigy.k8s.transport.flow``), which calls these phase functions in order around its own
+steps (ship the repository while the Job is suspended; land the pod's commits at the end).
 """
 
 from __future__ import annotations
