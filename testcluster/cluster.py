@@ -148,8 +148,10 @@ def up(directory: Path, bin_dir: Path, options: Options | None = None) -> Cluste
     options = options or Options()
     directory = directory.resolve()
     existing = state.load(directory)
-    if existing is not None and any(processes.alive(c.leader) for c in existing.components):
-        raise StartupError(f"a cluster is already running in {directory}; stop it with `down` first")
+    if existing is not None:
+        if any(processes.alive(c.leader) for c in existing.components):
+            raise StartupError(f"a cluster is already running in {directory}; stop it with `down` first")
+        down(directory)  # a crashed earlier run: stray children, etcd data left on tmpfs
     directory.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(directory / "logs", ignore_errors=True)
 

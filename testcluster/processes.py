@@ -177,6 +177,15 @@ def stop(
         if not refresh():
             break
         sleep(0.02)
+    # A leader that died between the last reap and the /proc scan is a zombie the scan
+    # skips: collect it now.
+    for pid in groups:
+        child = _CHILDREN.pop(pid, None)
+        if child is not None:
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _CHILDREN[pid] = child
     return killed
 
 
