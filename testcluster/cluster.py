@@ -8,6 +8,7 @@ kube-scheduler and the node agent, each a daemon in its own process group.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -22,6 +23,8 @@ from testcluster.state import ClusterState, Component
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TMPFS = Path("/dev/shm")
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+# The name becomes a context name and the node's name (`NAME-node`): a DNS label.
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?")
 
 
 class StartupError(RuntimeError):
@@ -146,6 +149,9 @@ def up(directory: Path, bin_dir: Path, options: Options | None = None) -> Cluste
     the cluster is not ready within ``options.timeout`` seconds.
     """
     options = options or Options()
+    if not _NAME.fullmatch(options.name):
+        raise StartupError(f"invalid cluster name {options.name!r}: use up to 42 lowercase letters, digits and '-', "
+                           "starting and ending with a letter or digit")
     directory = directory.resolve()
     existing = state.load(directory)
     if existing is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from testcluster import auth, components, kubeconfig, pki, ports, processes
+from testcluster import auth, cluster, components, kubeconfig, pki, ports, processes
 
 
 def test_free_ports_are_distinct_and_skip_ports_in_use() -> None:
@@ -130,3 +130,30 @@ def test_a_reused_pid_is_not_mistaken_for_a_component() -> None:
 
     assert processes.alive(me)
     assert not processes.alive(processes.Leader(me.pid, me.start_ticks + 1))
+
+
+def test_an_invalid_cluster_name_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    with pytest.raises(cluster.StartupError, match="invalid cluster name 'Bad_Name'"):
+        cluster.up(tmp_path / "c", tmp_path / "bin", cluster.Options(name="Bad_Name"))
+
+    assert not (tmp_path / "c").exists()
+
+
+def test_waiting_gives_up_at_the_deadline_without_sleeping(tmp_path: Path) -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    timing = cluster.Timing(clock=lambda: now[0], sleep=sleep, poll=0.5)
+    empty = cluster.ClusterState(name="c", directory=tmp_path, server="https://127.0.0.1:1", kubeconfig=tmp_path / "k",
+                                 admin_context="c", restricted_context="c-restricted", bin_dir=tmp_path,
+                                 etcd_data=tmp_path / "etcd", node_name=None)
+    starter = cluster._Starter(empty, cluster.Options(timeout=3, timing=timing))
+
+    with pytest.raises(cluster.StartupError, match="timed out after 3 s waiting for the moon"):
+        starter.wait("the moon", lambda: False)
+
+    assert sum(slept) == 3.0
