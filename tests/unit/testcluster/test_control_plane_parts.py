@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from testcluster import auth, cluster, components, kubeconfig, pki, ports, processes
+from testcluster import auth, cluster, components, kubeconfig, pki, ports, processes, state
 
 
 def test_free_ports_are_distinct_and_skip_ports_in_use() -> None:
@@ -148,7 +148,7 @@ def test_waiting_gives_up_at_the_deadline_without_sleeping(tmp_path: Path) -> No
         now[0] += seconds
 
     timing = cluster.Timing(clock=lambda: now[0], sleep=sleep, poll=0.5)
-    empty = cluster.ClusterState(name="c", directory=tmp_path, server="https://127.0.0.1:1", kubeconfig=tmp_path / "k",
+    empty = state.ClusterState(name="c", directory=tmp_path, server="https://127.0.0.1:1", kubeconfig=tmp_path / "k",
                                  admin_context="c", restricted_context="c-restricted", bin_dir=tmp_path,
                                  etcd_data=tmp_path / "etcd", node_name=None)
     starter = cluster._Starter(empty, cluster.Options(timeout=3, timing=timing))
