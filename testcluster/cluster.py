@@ -53,7 +53,7 @@ class Options:
     timing: Timing = field(default_factory=Timing)
 
 
-def _log_tail(path: Path, lines: int = 25) -> str:
+def log_tail(path: Path, lines: int = 25) -> str:
     try:
         text = path.read_text(errors="replace")
     except FileNotFoundError:
@@ -79,7 +79,7 @@ class _Starter:
                                 die_with_parent=self.options.die_with_parent)
         leader = processes.identify(child.pid)
         if leader is None:
-            raise StartupError(f"{name} exited immediately:\n{_log_tail(log)}")
+            raise StartupError(f"{name} exited immediately:\n{log_tail(log)}")
         self.state = self.state.with_component(Component(name, leader.pid, leader.start_ticks, log))
         state.save(self.state)
 
@@ -88,7 +88,7 @@ class _Starter:
             if not processes.alive(component.leader):
                 raise StartupError(
                     f"{component.name} exited during startup; last lines of {component.log}:\n"
-                    f"{_log_tail(component.log)}"
+                    f"{log_tail(component.log)}"
                 )
 
     def wait(self, what: str, condition: Callable[[], bool]) -> None:

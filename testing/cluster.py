@@ -76,6 +76,16 @@ class KubeCluster:
             config_file=str(self.kubeconfig), context=context or self.admin_context)
         return api
 
+    def check_running(self) -> None:
+        """Fail with the component's log if a process of a cluster we started has died."""
+        if self.directory is None:
+            return
+        dead = [name for name, alive in cluster.status(self.directory).items() if not alive]
+        if dead:
+            logs = "\n".join(f"--- {self.directory / 'logs' / f'{name}.log'} (last lines)\n"
+                             f"{cluster.log_tail(self.directory / 'logs' / f'{name}.log')}" for name in dead)
+            raise ClusterUnavailable(f"test cluster {self.name}: {', '.join(dead)} stopped running\n{logs}")
+
     def create_namespace(self, hint: str = "test") -> str:
         """Create a namespace with a unique DNS-label name derived from ``hint``."""
         from kubernetes import client

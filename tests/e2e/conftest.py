@@ -69,6 +69,7 @@ def second_kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cl
 
 @pytest.fixture
 def kube_namespace(kube_cluster: clusters.KubeCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    kube_cluster.check_running()
     name = kube_cluster.create_namespace(request.node.name)
     try:
         yield name

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from testcluster import processes, state
-from testing.cluster import REPO_ROOT, KubeCluster, locate_binaries
+from testing.cluster import REPO_ROOT, ClusterUnavailable, KubeCluster, locate_binaries, start, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -121,3 +124,25 @@ def test_up_runs_in_the_background_and_down_leaves_no_process_behind(tmp_path: P
     assert _processes_mentioning(directory) == []
     assert not recorded.etcd_data.exists()
     assert subprocess.run([*cli, "status", "--dir", str(directory)], capture_output=True, check=False).returncode == 1
+
+
+@pytest.mark.testcluster_only
+def test_a_component_that_died_is_reported_with_its_log(tmp_path: Path) -> None:
+    started = start(tmp_path / "cluster", "crash")
+    try:
+        assert started.directory is not None
+        recorded = state.load(started.directory)
+        assert recorded is not None
+        scheduler = next(c for c in recorded.components if c.name == "kube-scheduler")
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while processes.alive(scheduler.leader) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+        with pytest.raises(ClusterUnavailable) as reported:
+            started.check_running()
+    finally:
+        stop(started)
+
+    assert "kube-scheduler stopped running" in str(reported.value)
+    assert str(scheduler.log) in str(reported.value)
