@@ -225,8 +225,12 @@ def _retry_loop(step: Step, fix: RetryFix, ctx: StepContext, timeout: int | None
             return replace(result, note=f"passed on attempt {attempt}" if attempt > 1 else None)
         if attempt >= fix.max_attempts:
             break
+        # Over 10 KB the fix command gets a file path instead of the text (upstream's rule);
+        # the file only has to live as long as that command.
+        output_file: Path | None = None
         if outputs.shell_output_too_big(result.stdout, result.stderr):
-            shell_output = str(outputs.write_shell_output_file(result.stdout, result.stderr))
+            output_file = outputs.write_shell_output_file(result.stdout, result.stderr)
+            shell_output = str(output_file)
         else:
             shell_output = outputs.shell_output_text(result.stdout, result.stderr)
         ctx.variables.update({"shell.attempt": attempt, "shell.exit_code": result.exit_code,
@@ -234,7 +238,11 @@ def _retry_loop(step: Step, fix: RetryFix, ctx: StepContext, timeout: int | None
         fix_step = Step(claude=fix.claude)
         ctx.console.substep(f"attempt {attempt}/{fix.max_attempts} failed (exit code {result.exit_code}); "
                             f"on_failure: {fix_step.display}")
-        fixed = run_command(fix_step, ctx)
+        try:
+            fixed = run_command(fix_step, ctx)
+        finally:
+            if output_file is not None:
+                output_file.unlink(missing_ok=True)
         if not fixed.ok:
             ctx.console.warn(f"Debug command failed, but continuing with retry ({fixed.error})")
     if fix.fail_workflow:

@@ -55,16 +55,19 @@ def test_retry_loop_with_fail_workflow_false_continues(run_prodigy: RunProdigy, 
 
 def test_large_failing_output_reaches_the_fix_command_as_a_file(run_prodigy: RunProdigy, repo: Path,
                                                                 fake_claude: FakeClaude) -> None:
-    fake_claude.scenario([{"match": "^/fix", "actions": [{"write": "fixed", "content": "ok\n"}]}])
+    # The fix command keeps a copy of the file it was given (outside the worktree, uncommitted).
+    seen = repo.parent / "seen-output.txt"
+    fake_claude.scenario([{"match": "^/fix", "actions": [{"shell": f"cp $FAKE_ARGS {seen}", "check": True},
+                                                         {"write": "fixed", "content": "ok\n"}]}])
     wf = write(repo / "wf.yml", '- shell: "seq 1 5000; test -f fixed"\n'
                                 '  on_failure:\n    claude: "/fix ${shell.output}"\n    max_attempts: 2\n')
     result = run_prodigy("cook", str(wf), "-y", "-q")
     assert result.exit_code == 0, result.output
     (prompt,) = fake_claude.prompts()
     path = Path(prompt.removeprefix("/fix "))
-    assert path.is_file()
-    text = path.read_text()
+    text = seen.read_text()
     assert text.startswith("=== STDOUT ===\n1\n2\n") and "5000" in text and "=== STDERR ===" in text
+    assert not path.exists(), "the temporary output file outlived the fix command"
 
 
 def test_string_handler_recovers_and_sees_error_variables(run_prodigy: RunProdigy, repo: Path) -> None:
