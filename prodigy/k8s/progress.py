@@ -45,10 +45,18 @@ def job_end(job: Obj | None) -> JobEnd | None:
     return None
 
 
-def any_container_terminated(pods: Any) -> bool:
+def workload_started_ending(pods: Any) -> bool:
+    """Has any pod finished, or any of its main containers terminated?
+
+    Init containers that exited are progress, not an ending: after the repository init
+    container succeeds, the main container may still be stuck (CreateContainerConfigError,
+    a pull failure), and that must still be diagnosed against its grace window.
+    """
     for pod in pods:
         status = pod.get("status") or {}
-        for entry in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        if status.get("phase") in ("Succeeded", "Failed"):
+            return True
+        for entry in status.get("containerStatuses") or []:
             if "terminated" in (entry.get("state") or {}):
                 return True
     return False

@@ -38,7 +38,7 @@ from prodigy.k8s.transport.podspec import QUIET_CONTAINERS
 from prodigy.k8s.config import GraceWindows
 from prodigy.k8s.diagnose import Diagnosis, diagnose, pod_phase_summary
 from prodigy.k8s.render import format_pending
-from prodigy.k8s.progress import JobEnd, JobVerdict, any_container_terminated, job_end
+from prodigy.k8s.progress import JobEnd, JobVerdict, workload_started_ending, job_end
 from prodigy.k8s.status import Display, format_status
 from prodigy.k8s.submit import ObjectRef, SubmittedRun
 from prodigy.k8s.watch import WatchEvent, Watcher, job_collection, pod_collection
@@ -163,9 +163,9 @@ class Supervisor:
         return diagnose(self.job, list(self.pods.values()), self.events, self.tails, self.wall_clock(), self.grace)
 
     def _check_pending(self) -> Diagnosis | None:
-        """A pod that is not running yet: stuck past its grace window? Containers that have
-        terminated are not "pending": their end is decided by the Job's conditions."""
-        if any_container_terminated(self.pods.values()):
+        """A pod that is not running yet: stuck past its grace window? Once a pod or one of
+        its main containers has ended, the Job's conditions decide the outcome instead."""
+        if workload_started_ending(self.pods.values()):
             self.pending = None
             return None
         found = self._diagnose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prodigy.k8s.progress import JobVerdict, job_end
+from prodigy.k8s.progress import JobVerdict, job_end, workload_started_ending
 
 
 def job(*conditions: tuple[str, str, str]) -> dict[str, object]:
@@ -31,3 +31,24 @@ def test_early_announcements_end_the_wait_but_are_not_final() -> None:
 
 def test_false_conditions_are_ignored() -> None:
     assert job_end(job(("Failed", "False", "x"), ("Complete", "False", ""))) is None
+
+
+def pod(phase: str, *, init: dict[str, object] | None = None, main: dict[str, object] | None = None) -> dict[str, object]:
+    status: dict[str, object] = {"phase": phase}
+    if init is not None:
+        status["initContainerStatuses"] = [{"name": "prodigy-repo", "state": init}]
+    if main is not None:
+        status["containerStatuses"] = [{"name": "prodigy-agent", "state": main}]
+    return {"status": status}
+
+
+def test_a_finished_init_container_is_progress_not_an_ending() -> None:
+    stuck = pod("Pending", init={"terminated": {"exitCode": 0, "reason": "Completed"}},
+                main={"waiting": {"reason": "CreateContainerConfigError"}})
+    assert not workload_started_ending([stuck])
+
+
+def test_a_terminated_main_container_or_a_finished_pod_ends_the_pending_watch() -> None:
+    assert workload_started_ending([pod("Running", main={"terminated": {"exitCode": 1}})])
+    assert workload_started_ending([pod("Failed")])
+    assert not workload_started_ending([pod("Running", main={"running": {}})])
