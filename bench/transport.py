@@ -81,7 +81,8 @@ def make_repo(path: Path, *, files: int, commits: int, file_bytes: int, seed: in
 
 
 def resolved_cluster(args: argparse.Namespace) -> Any:
-    from prodigy.k8s.config import ClusterOverrides, KubernetesConfig, resolve_cluster
+    from prodigy.k8s.config.resolve import ClusterOverrides, resolve_cluster
+    from prodigy.k8s.config.schema import KubernetesConfig
     from prodigy.k8s.clients import kube_contexts
 
     contexts = kube_contexts(args.kubeconfig)
@@ -94,8 +95,10 @@ def resolved_cluster(args: argparse.Namespace) -> Any:
 
 def measure_transport_in_memory(repo: Path, args: argparse.Namespace) -> dict[str, float]:
     """Child-process body: prepare (spool) + upload for `repo`; report times and peak RSS."""
-    from prodigy.k8s import manifests as m
     from prodigy.k8s.clients import connect
+    from prodigy.k8s.manifests.inputs import JobSpecInputs, RunIdentity
+    from prodigy.k8s.manifests.metadata import run_labels
+    from prodigy.k8s.manifests.run import RunObjects, build_run_objects
     from prodigy.k8s.submit import submit
     from prodigy.k8s.transport.run import RunTransport
 
@@ -105,21 +108,21 @@ def measure_transport_in_memory(repo: Path, args: argparse.Namespace) -> dict[st
     t0 = time.perf_counter()
     transport = RunTransport.prepare(repo, cluster, run_id=run_id, session_id=session_id)
     t1 = time.perf_counter()
-    identity = m.RunIdentity(run_id=run_id, session_id=session_id, workflow_name="bench", workflow_file="bench.yml",
+    identity = RunIdentity(run_id=run_id, session_id=session_id, workflow_name="bench", workflow_file="bench.yml",
                              submitted_by="bench", submitted_at=datetime.now(UTC), base_sha=transport.base_sha)
-    inputs = m.JobSpecInputs(identity=identity, cluster=cluster, workflow_text="commands: []\n",
+    inputs = JobSpecInputs(identity=identity, cluster=cluster, workflow_text="commands: []\n",
                              additions=transport.additions)
-    objects = m.build_run_objects(inputs)
+    objects = build_run_objects(inputs)
     kube = connect("bench", kubeconfig_path=args.kubeconfig, context=cluster.context)
     uploaded: list[float] = []
 
     def upload(name: str, uid: str) -> None:
         start = time.perf_counter()
-        transport.upload(kube, namespace=cluster.namespace, job_name=name, job_uid=uid, labels=m.run_labels(identity))
+        transport.upload(kube, namespace=cluster.namespace, job_name=name, job_uid=uid, labels=run_labels(identity))
         uploaded.append(time.perf_counter() - start)
 
     # Never resumed: the Job stays suspended and is deleted; only spool + upload are measured.
-    suspended = m.RunObjects(job=objects.job, owned=())
+    suspended = RunObjects(job=objects.job, owned=())
     from prodigy.k8s import submit as submit_module
 
     original_resume = submit_module.resume
@@ -140,8 +143,11 @@ def measure_transport_in_memory(repo: Path, args: argparse.Namespace) -> dict[st
 
 
 def full_round_trip(repo: Path, args: argparse.Namespace) -> dict[str, float]:
-    from prodigy.k8s import manifests as m
     from prodigy.k8s.clients import connect
+    from prodigy.k8s.manifests.contract import AGENT_CONTAINER
+    from prodigy.k8s.manifests.inputs import JobSpecInputs, RunIdentity
+    from prodigy.k8s.manifests.metadata import run_labels
+    from prodigy.k8s.manifests.run import build_run_objects
     from prodigy.k8s.submit import submit
     from prodigy.k8s.transport.run import RunTransport, git_identity
 
@@ -151,19 +157,19 @@ def full_round_trip(repo: Path, args: argparse.Namespace) -> dict[str, float]:
     t0 = time.perf_counter()
     transport = RunTransport.prepare(repo, cluster, run_id=run_id, session_id=session_id)
     t_prepared = time.perf_counter()
-    identity = m.RunIdentity(run_id=run_id, session_id=session_id, workflow_name="bench", workflow_file="bench.yml",
+    identity = RunIdentity(run_id=run_id, session_id=session_id, workflow_name="bench", workflow_file="bench.yml",
                              submitted_by="bench", submitted_at=datetime.now(UTC), base_sha=transport.base_sha)
-    inputs = m.JobSpecInputs(identity=identity, cluster=cluster, workflow_text="commands: []\n",
+    inputs = JobSpecInputs(identity=identity, cluster=cluster, workflow_text="commands: []\n",
                              git_identity=git_identity(repo), additions=transport.additions)
-    objects = m.build_run_objects(inputs)
-    agent = next(c for c in objects.job["spec"]["template"]["spec"]["containers"] if c["name"] == m.AGENT_CONTAINER)
+    objects = build_run_objects(inputs)
+    agent = next(c for c in objects.job["spec"]["template"]["spec"]["containers"] if c["name"] == AGENT_CONTAINER)
     agent["args"] = ["python", "-c", AGENT_SCRIPT]
     session = transport.open_session(original_branch="main", workflow_path=None, namespace=cluster.namespace,
                                      job=objects.job["metadata"]["name"])
     kube = connect("bench", kubeconfig_path=args.kubeconfig, context=cluster.context)
     t_submit = time.perf_counter()
     run = submit(kube, objects, run_id=run_id, on_job_created=lambda name, uid: transport.upload(
-        kube, namespace=cluster.namespace, job_name=name, job_uid=uid, labels=m.run_labels(identity)))
+        kube, namespace=cluster.namespace, job_name=name, job_uid=uid, labels=run_labels(identity)))
     t_submitted = time.perf_counter()
     pod = _wait_pod_done(kube, cluster.namespace, run.job_name)
     t_seen_done = time.time()

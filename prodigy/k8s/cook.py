@@ -30,15 +30,12 @@ from typing import TYPE_CHECKING, Any
 from prodigy.errors import EXIT_OK, ProdigyError, UsageError, WorkflowFailed
 from prodigy.k8s import runindex
 from prodigy.k8s.cancel import Interrupts
-from prodigy.k8s.config import ClusterOverrides, ResolvedCluster, load_kubernetes_config, resolve_cluster
-from prodigy.k8s.manifests import (
-    GIT_IDENTITY_VARS,
-    JobSpecInputs,
-    RunIdentity,
-    RunObjects,
-    build_run_objects,
-    render_manifests_yaml,
-)
+from prodigy.k8s.config.loader import load_kubernetes_config
+from prodigy.k8s.config.resolve import ClusterOverrides, ResolvedCluster, resolve_cluster
+from prodigy.k8s.manifests.dry_run import render_manifests_yaml
+from prodigy.k8s.manifests.inputs import JobSpecInputs, RunIdentity
+from prodigy.k8s.manifests.pod import GIT_IDENTITY_VARS
+from prodigy.k8s.manifests.run import RunObjects, build_run_objects
 from prodigy.k8s.names import new_run_id
 from prodigy.k8s.secrets import credentials_from_env
 from prodigy.options import RunOptions

@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from prodigy.k8s.config import GraceWindows
+from prodigy.k8s.config.resolve import GraceWindows
 
 Obj = Mapping[str, Any]
 
@@ -292,7 +292,7 @@ def _exit_diagnosis(pod: Obj, cs: Obj, terminated: Obj, log_tails: Mapping[str, 
 
 
 def _fails_job_at_once(job: Obj, found: Diagnosis) -> bool:
-    """True when the Job's pod failure policy turns this exit into a Failed Job (manifests.py sets
+    """True when the Job's pod failure policy turns this exit into a Failed Job (manifests/job.py sets
     FailJob for any non-zero exit of the agent container)."""
     rules = ((job.get("spec") or {}).get("podFailurePolicy") or {}).get("rules") or ()
     for rule in rules:

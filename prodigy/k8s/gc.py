@@ -16,7 +16,7 @@ from typing import Any
 
 from prodigy.k8s.clients import Kube
 from prodigy.k8s.errors import KubeError
-from prodigy.k8s.manifests import LABEL_RUN_ID, PRODIGY_SELECTOR
+from prodigy.k8s.manifests.metadata import LABEL_RUN_ID, PRODIGY_SELECTOR
 from prodigy.k8s.progress import job_end
 from prodigy.k8s.submit import ObjectRef, delete
 

@@ -2,7 +2,7 @@
 
 The pure part: which local environment variables become the per-run Secret, and a redactor
 for any text (errors, logs, rendered manifests) that might contain a secret value. The
-Secret object itself is built by ``prodigy.k8s.manifests.build_secret``.
+Secret object itself is built by ``prodigy.k8s.manifests.data.build_secret``.
 """
 
 from __future__ import annotations

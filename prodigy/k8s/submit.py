@@ -1,6 +1,6 @@
 """Creating a run's objects: suspended Job, owned ConfigMap/Secret, then resume.
 
-The order and its reasons are documented in ``prodigy.k8s.manifests``. This module adds
+The order and its reasons are documented in ``prodigy.k8s.manifests.run``. This module adds
 idempotency: every create is retried on 429/5xx/connection errors, and because each object
 has a deterministic, run-id-bearing name, a create whose first attempt did land (the answer
 was lost) comes back as 409 AlreadyExists. We then read the object and adopt it only if its
@@ -17,7 +17,8 @@ from typing import Any
 
 from prodigy.k8s.clients import Kube
 from prodigy.k8s.errors import Conflict, NotFound, kube_context
-from prodigy.k8s.manifests import LABEL_RUN_ID, RESUME_PATCH, RunObjects, owned_by
+from prodigy.k8s.manifests.metadata import LABEL_RUN_ID, owned_by
+from prodigy.k8s.manifests.run import RESUME_PATCH, RunObjects
 from prodigy.k8s.retry import RetryPolicy, Waiter, call_with_retry
 
 Obj = dict[str, Any]

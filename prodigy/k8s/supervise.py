@@ -35,7 +35,7 @@ from prodigy.k8s.clients import Kube
 from prodigy.k8s.errors import Forbidden, KubeError
 from prodigy.k8s.logs import LogFollower, LogSource, container_state
 from prodigy.k8s.transport.podspec import QUIET_CONTAINERS
-from prodigy.k8s.config import GraceWindows
+from prodigy.k8s.config.resolve import GraceWindows
 from prodigy.k8s.diagnose import Diagnosis, diagnose, pod_phase_summary
 from prodigy.k8s.render import format_pending
 from prodigy.k8s.progress import JobEnd, JobVerdict, workload_started_ending, job_end

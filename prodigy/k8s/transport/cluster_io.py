@@ -1,6 +1,6 @@
 """The two places the transport talks to the API server: uploading chunks, reading the result.
 
-Uploading happens between "Job created (suspended)" and "Job resumed" (see manifests.py's
+Uploading happens between "Job created (suspended)" and "Job resumed" (see manifests/run.py's
 creation order): every ConfigMap is owned by the Job from birth, so TTL and `cluster gc`
 remove them with it. Chunks are read from disk one at a time: memory stays flat.
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prodigy.k8s.logs import LineSplitter
-from prodigy.k8s.manifests import owned_by
+from prodigy.k8s.manifests.metadata import owned_by
 from prodigy.k8s.transport.manifest import MANIFEST_KEY, TransportManifest
 from prodigy.k8s.transport.podspec import RESULTS_CONTAINER, chunk_configmap_name, manifest_configmap_name
 from prodigy.k8s.transport.results import CollectedResult, receive

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from prodigy import paths
 from prodigy.errors import EXIT_FAILURE, ProdigyError, UsageError
-from prodigy.k8s.manifests import AGENT_CONTAINER, GIT_IDENTITY_VARS, build_run_objects
+from prodigy.k8s.manifests.contract import AGENT_CONTAINER
+from prodigy.k8s.manifests.pod import GIT_IDENTITY_VARS
+from prodigy.k8s.manifests.run import build_run_objects
 from prodigy.k8s.transport.manifest import TransportError
 from prodigy.k8s.transport.run import RunTransport, collect_and_land, git_identity
 from prodigy.local import git as gitops
@@ -80,7 +82,7 @@ def run_attached(attached: AttachedRun, console: Console, started: float) -> int
     from prodigy.k8s import cook
     from prodigy.k8s.cancel import Interrupts
     from prodigy.k8s.clients import connect
-    from prodigy.k8s.manifests import run_labels
+    from prodigy.k8s.manifests.metadata import run_labels
     from prodigy.k8s.status import make_display
 
     run, transport = attached.run, attached.transport
@@ -273,7 +275,8 @@ def _collect_if_finished(session: Session, info: Mapping[str, Any], options: Run
                          started: float) -> int | None:
     """A previous client died after submitting: land the Job's result if it finished and still exists."""
     from prodigy.k8s.clients import connect
-    from prodigy.k8s.config import ClusterOverrides, load_kubernetes_config, resolve_cluster
+    from prodigy.k8s.config.loader import load_kubernetes_config
+    from prodigy.k8s.config.resolve import ClusterOverrides, resolve_cluster
     from prodigy.k8s.errors import NotFound
     from prodigy.local.session import finish_session
     from prodigy.workflow.loader import load_workflow

@@ -1,4 +1,4 @@
-"""What the transport adds to the run's pod, as `PodAdditions` for `manifests.build_run_objects`.
+"""What the transport adds to the run's pod, as `PodAdditions` for `manifests.run.build_run_objects`.
 
 Pure: the chunk ConfigMaps' *names* are decided here, their bytes are read from disk only
 when `upload.py` creates them (so the CLI never holds the whole pack in memory).
@@ -9,7 +9,7 @@ when `upload.py` creates them (so the CLI never holds the whole pack in memory).
                        mounted only into this container and prodigy-results, never the agent's,
                        so workflow steps and Claude cannot read the token)
     containers:
-      prodigy-agent    (manifests.py) runs the workflow in /workspace/repo, exports to /workspace/out
+      prodigy-agent    (manifests/pod.py) runs the workflow in /workspace/repo, exports to /workspace/out
       prodigy-results  `prodigy agent emit-results`: prints /workspace/out/result.tar framed on its
                        stdout (remote mode: pushes the branch first); always exits 0
 """
@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from prodigy.k8s.manifests import AGENT, WORKSPACE_VOLUME, PodAdditions
+from prodigy.k8s.manifests.additions import PodAdditions
+from prodigy.k8s.manifests.contract import AGENT
+from prodigy.k8s.manifests.pod import WORKSPACE_VOLUME
 from prodigy.k8s.transport.manifest import MANIFEST_KEY, TransportManifest
 
 Obj = dict[str, Any]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prodigy import paths
-from prodigy.k8s.manifests import PodAdditions
+from prodigy.k8s.manifests.additions import PodAdditions
 from prodigy.k8s.transport import podspec, remote
 from prodigy.k8s.transport.cluster_io import collect_result, find_run_pod, results_container_ran, upload_chunks
 from prodigy.k8s.transport.manifest import TransportError, TransportManifest
@@ -36,7 +36,7 @@ from prodigy.local.git import git
 
 if TYPE_CHECKING:
     from prodigy.k8s.clients import Kube
-    from prodigy.k8s.config import ResolvedCluster
+    from prodigy.k8s.config.resolve import ResolvedCluster
     from prodigy.local.worktrees import Session
 
 IDENT_VARS = {"GIT_AUTHOR_IDENT": ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from prodigy.k8s.manifests import AGENT
+from prodigy.k8s.manifests.contract import AGENT
 from tests.e2e.k8s.conftest import CookEnv
 
 pytestmark = pytest.mark.timeout(120)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from prodigy.k8s.config import ClusterOverrides, KubernetesConfig, ResolvedCluster, parse_kubernetes_config, resolve_cluster
-from prodigy.k8s.manifests import JobSpecInputs, RunIdentity
+from prodigy.k8s.config.loader import parse_kubernetes_config
+from prodigy.k8s.config.resolve import ClusterOverrides, ResolvedCluster, resolve_cluster
+from prodigy.k8s.config.schema import KubernetesConfig
+from prodigy.k8s.manifests.inputs import JobSpecInputs, RunIdentity
 
 GOLDEN = Path(__file__).parent / "golden"
 SUBMITTED_AT = datetime(2026, 11, 27, 9, 30, 0, tzinfo=UTC)

@@ -6,7 +6,8 @@ import json
 import shlex
 from pathlib import Path
 
-from prodigy.k8s import manifests as m
+from prodigy.k8s.manifests.contract import AGENT
+from prodigy.k8s.manifests.job import build_job
 
 from .conftest import inputs
 
@@ -55,7 +56,7 @@ def image_env() -> dict[str, str]:
 
 
 def test_contract_file_matches_what_the_manifests_use() -> None:
-    assert json.loads(CONTRACT.read_text()) == m.AGENT.to_json_dict()
+    assert json.loads(CONTRACT.read_text()) == AGENT.to_json_dict()
 
 
 def test_dockerfile_implements_the_contract() -> None:
@@ -74,7 +75,7 @@ def test_dockerfile_implements_the_contract() -> None:
 
 
 def test_job_container_runs_the_contract_command_under_the_image_entrypoint() -> None:
-    job = m.build_job(inputs())
+    job = build_job(inputs())
     pod = job["spec"]["template"]["spec"]
     agent = pod["containers"][0]
     contract = json.loads(CONTRACT.read_text())

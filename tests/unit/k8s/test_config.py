@@ -7,13 +7,9 @@ import pytest
 
 from prodigy import paths
 from prodigy.errors import ConfigError
-from prodigy.k8s.config import (
-    ClusterOverrides,
-    KubernetesConfig,
-    load_kubernetes_config,
-    parse_kubernetes_config,
-    resolve_cluster,
-)
+from prodigy.k8s.config.loader import load_kubernetes_config, parse_kubernetes_config
+from prodigy.k8s.config.resolve import ClusterOverrides, resolve_cluster
+from prodigy.k8s.config.schema import KubernetesConfig
 
 FILE = Path("/home/u/.prodigy/kubernetes.yaml")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from prodigy.k8s.config import GraceWindows
+from prodigy.k8s.config.resolve import GraceWindows
 from prodigy.k8s.diagnose import Category, Diagnosis, diagnose, parse_time, pod_phase_summary
 
 from . import wire as w

@@ -7,8 +7,14 @@ import pytest
 from ruamel.yaml import YAML
 
 from prodigy.errors import UsageError
-from prodigy.k8s import manifests as m
 from prodigy.k8s import names
+from prodigy.k8s.manifests.additions import PodAdditions, add_init_container, add_sidecar, add_volume
+from prodigy.k8s.manifests.data import build_configmap, build_secret, run_metadata
+from prodigy.k8s.manifests.dry_run import render_manifests_yaml
+from prodigy.k8s.manifests.inputs import JobSpecInputs
+from prodigy.k8s.manifests.job import build_job
+from prodigy.k8s.manifests.metadata import owned_by, run_selector
+from prodigy.k8s.manifests.run import RESUME_PATCH, build_run_objects
 
 from .conftest import SUBMITTED_AT, assert_golden, cluster, identity, inputs
 
@@ -41,8 +47,8 @@ GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Alice", "GIT_AUTHOR_EMAIL": "alice@example.c
                 "GIT_COMMITTER_NAME": "Alice", "GIT_COMMITTER_EMAIL": "alice@example.com"}
 
 
-def render(spec: m.JobSpecInputs) -> str:
-    return m.render_manifests_yaml(m.build_run_objects(spec).in_creation_order())
+def render(spec: JobSpecInputs) -> str:
+    return render_manifests_yaml(build_run_objects(spec).in_creation_order())
 
 
 def test_golden_defaults() -> None:
@@ -65,8 +71,8 @@ def test_golden_keep() -> None:
 
 
 def test_rendered_yaml_parses_back_to_the_objects_minus_secret_values() -> None:
-    objects = m.build_run_objects(inputs(EVERYTHING, credentials=CREDENTIALS)).in_creation_order()
-    parsed = list(YAML(typ="safe").load_all(m.render_manifests_yaml(objects)))
+    objects = build_run_objects(inputs(EVERYTHING, credentials=CREDENTIALS)).in_creation_order()
+    parsed = list(YAML(typ="safe").load_all(render_manifests_yaml(objects)))
     assert [o["kind"] for o in parsed] == ["Job", "ConfigMap", "Secret"]
     assert parsed[:2] == objects[:2]
     assert parsed[2]["stringData"] == {"ANTHROPIC_API_KEY": "<redacted>", "CLAUDE_CODE_OAUTH_TOKEN": "<redacted>"}
@@ -76,19 +82,19 @@ def test_secret_values_never_appear_in_printed_manifests() -> None:
     text = render(inputs(EVERYTHING, credentials=CREDENTIALS))
     for value in CREDENTIALS.values():
         assert value not in text
-    configmap = m.build_configmap(inputs(EVERYTHING, credentials=CREDENTIALS))
+    configmap = build_configmap(inputs(EVERYTHING, credentials=CREDENTIALS))
     assert not any(value in str(configmap) for value in CREDENTIALS.values())
 
 
 def test_the_secret_object_carries_the_values_for_the_api() -> None:
-    secret = m.build_secret(inputs(credentials=CREDENTIALS))
+    secret = build_secret(inputs(credentials=CREDENTIALS))
     assert secret is not None
     assert secret["stringData"] == CREDENTIALS
-    assert m.build_secret(inputs()) is None
+    assert build_secret(inputs()) is None
 
 
-def job_of(spec: m.JobSpecInputs) -> dict[str, Any]:
-    return m.build_job(spec)
+def job_of(spec: JobSpecInputs) -> dict[str, Any]:
+    return build_job(spec)
 
 
 def agent_of(job: dict[str, Any]) -> dict[str, Any]:
@@ -127,13 +133,13 @@ def test_job_follows_the_spec_template() -> None:
 
 def test_pod_template_labels_select_the_run() -> None:
     labels = job_of(inputs())["spec"]["template"]["metadata"]["labels"]
-    selector = dict(part.split("=") for part in m.run_selector("k3x9q2m7ab").split(","))
+    selector = dict(part.split("=") for part in run_selector("k3x9q2m7ab").split(","))
     assert selector.items() <= labels.items()
 
 
 def test_the_job_starts_suspended_and_resumes_with_the_patch() -> None:
     assert job_of(inputs())["spec"]["suspend"] is True
-    assert dict(m.RESUME_PATCH) == {"spec": {"suspend": False}}
+    assert dict(RESUME_PATCH) == {"spec": {"suspend": False}}
 
 
 def test_a_failed_workflow_is_never_retried_even_with_a_backoff_limit() -> None:
@@ -177,7 +183,7 @@ def test_workflow_configmap_is_mounted_read_only_at_config_and_workspace_is_writ
     volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
     assert volumes["workflow"]["configMap"]["name"] == spec.names.configmap
     assert volumes["workspace"] == {"name": "workspace", "emptyDir": {}}
-    configmap = m.build_configmap(spec)
+    configmap = build_configmap(spec)
     assert configmap["data"]["workflow.yaml"] == spec.workflow_text
     assert configmap["metadata"]["name"] == "prodigy-workflow-k3x9q2m7ab"
 
@@ -202,12 +208,12 @@ def test_run_metadata_and_optional_annotations() -> None:
     assert annotations["prodigy.io/base-sha"] == "abc123"
     assert annotations["prodigy.io/original-branch"] == "main"
     assert "prodigy.io/base-sha" not in job_of(inputs())["metadata"]["annotations"]
-    assert m.run_metadata(spec)["job"] == spec.names.job
+    assert run_metadata(spec)["job"] == spec.names.job
 
 
 def test_all_generated_names_are_valid_for_a_long_workflow_name() -> None:
     spec = inputs(identity=identity(workflow_name="A" * 200 + " very long workflow name"))
-    objects = m.build_run_objects(spec).in_creation_order()
+    objects = build_run_objects(spec).in_creation_order()
     for obj in objects:
         assert names.is_dns1123_label(obj["metadata"]["name"])
         assert all(names.is_label_value(v) for v in obj["metadata"]["labels"].values())
@@ -215,32 +221,32 @@ def test_all_generated_names_are_valid_for_a_long_workflow_name() -> None:
 
 def test_naive_timestamps_are_refused() -> None:
     with pytest.raises(ValueError):
-        m.build_job(inputs(identity=identity(submitted_at=SUBMITTED_AT.replace(tzinfo=None))))
+        build_job(inputs(identity=identity(submitted_at=SUBMITTED_AT.replace(tzinfo=None))))
 
 
 def test_oversized_workflow_is_rejected_before_submission() -> None:
     with pytest.raises(UsageError) as info:
-        m.build_configmap(inputs(workflow_text="x" * (1024 * 1024)))
+        build_configmap(inputs(workflow_text="x" * (1024 * 1024)))
     assert info.value.message.startswith("workflows/implement.yml: the workflow file is")
 
 
 # --- ownership and composition --------------------------------------------------------------
 
 def test_owned_by_adds_one_owner_reference_without_mutating() -> None:
-    configmap = m.build_configmap(inputs())
+    configmap = build_configmap(inputs())
     before = copy.deepcopy(configmap)
-    owned = m.owned_by(configmap, "prodigy-implement-k3x9q2m7ab", "uid-1")
+    owned = owned_by(configmap, "prodigy-implement-k3x9q2m7ab", "uid-1")
     assert configmap == before
     assert owned["metadata"]["ownerReferences"] == [
         {"apiVersion": "batch/v1", "kind": "Job", "name": "prodigy-implement-k3x9q2m7ab", "uid": "uid-1"}]
-    assert m.owned_by(owned, "prodigy-implement-k3x9q2m7ab", "uid-1")["metadata"]["ownerReferences"] == \
+    assert owned_by(owned, "prodigy-implement-k3x9q2m7ab", "uid-1")["metadata"]["ownerReferences"] == \
         owned["metadata"]["ownerReferences"]
 
 
 def test_additions_extend_the_pod_and_the_owned_objects() -> None:
     bundle_cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "prodigy-bundle-k3x9q2m7ab-0"},
                  "binaryData": {"chunk-0000": "AAAA"}}
-    additions = m.PodAdditions(
+    additions = PodAdditions(
         volumes=({"name": "bundle", "configMap": {"name": "prodigy-bundle-k3x9q2m7ab-0"}},),
         agent_volume_mounts=({"name": "bundle", "mountPath": "/bundle", "readOnly": True},),
         init_containers=({"name": "checkout", "image": "prodigy-agent:dev", "args": ["prodigy", "agent", "checkout"]},),
@@ -248,7 +254,7 @@ def test_additions_extend_the_pod_and_the_owned_objects() -> None:
         config_maps=(bundle_cm,),
     )
     spec = inputs().with_additions(additions)
-    objects = m.build_run_objects(spec)
+    objects = build_run_objects(spec)
     pod = objects.job["spec"]["template"]["spec"]
     assert [v["name"] for v in pod["volumes"]] == ["workflow", "workspace", "bundle"]
     assert [c["name"] for c in pod["initContainers"]] == ["checkout"]
@@ -260,16 +266,16 @@ def test_additions_extend_the_pod_and_the_owned_objects() -> None:
 
 
 def test_duplicate_additions_are_refused() -> None:
-    job = m.build_job(inputs())
+    job = build_job(inputs())
     with pytest.raises(ValueError, match="duplicate volume 'workspace'"):
-        m.add_volume(job, {"name": "workspace", "emptyDir": {}})
+        add_volume(job, {"name": "workspace", "emptyDir": {}})
     with pytest.raises(ValueError, match="duplicate volume mount '/config'"):
-        m.add_volume(job, {"name": "other", "emptyDir": {}}, mount={"name": "other", "mountPath": "/config"})
+        add_volume(job, {"name": "other", "emptyDir": {}}, mount={"name": "other", "mountPath": "/config"})
 
 
 def test_add_helpers_return_new_objects() -> None:
-    job = m.build_job(inputs())
+    job = build_job(inputs())
     before = copy.deepcopy(job)
-    grown = m.add_sidecar(m.add_init_container(job, {"name": "init"}), {"name": "side"})
+    grown = add_sidecar(add_init_container(job, {"name": "init"}), {"name": "side"})
     assert job == before
     assert [c["name"] for c in grown["spec"]["template"]["spec"]["containers"]] == ["prodigy-agent", "side"]

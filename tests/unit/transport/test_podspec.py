@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from prodigy.k8s import manifests as m
+from prodigy.k8s.manifests.contract import AGENT_CONTAINER
+from prodigy.k8s.manifests.run import build_run_objects
 from prodigy.k8s.transport import podspec
 from prodigy.k8s.transport.cluster_io import chunk_configmaps
 from prodigy.k8s.transport.run import git_identity
@@ -30,13 +31,13 @@ def test_bundle_mode_pod_has_repo_init_container_results_container_and_chunk_vol
     manifest = spool_commit(user_repo, base, "prodigy-session-x", tmp_path / "spool", max_bytes=1 << 26,
                             chunk_bytes=40 * 1024)
     additions = podspec.bundle_additions(RUN_ID, manifest, image="prodigy-agent:1", pull_policy="IfNotPresent")
-    job = m.build_run_objects(inputs(additions=additions)).job
+    job = build_run_objects(inputs(additions=additions)).job
     pod = pod_of(job)
 
     init = {c["name"]: c for c in pod["initContainers"]}[podspec.INIT_CONTAINER]
     assert init["args"][:3] == ["prodigy", "agent", "fetch-repo"]
     names = [c["name"] for c in pod["containers"]]
-    assert names == [m.AGENT_CONTAINER, podspec.RESULTS_CONTAINER]
+    assert names == [AGENT_CONTAINER, podspec.RESULTS_CONTAINER]
     volume = {v["name"]: v for v in pod["volumes"]}[podspec.REPO_IN_VOLUME]
     projected = [s["configMap"]["name"] for s in volume["projected"]["sources"]]
     assert projected == [podspec.manifest_configmap_name(RUN_ID)] + [
@@ -45,7 +46,7 @@ def test_bundle_mode_pod_has_repo_init_container_results_container_and_chunk_vol
     assert agent_env[podspec.ENV_BASE_SHA] == base
     assert agent_env[podspec.ENV_REPO_DIR] == podspec.REPO_DIR
     # The agent's exit code alone decides the Job: the pod failure policy names the agent container.
-    assert job["spec"]["podFailurePolicy"]["rules"][0]["onExitCodes"]["containerName"] == m.AGENT_CONTAINER
+    assert job["spec"]["podFailurePolicy"]["rules"][0]["onExitCodes"]["containerName"] == AGENT_CONTAINER
 
     created = list(chunk_configmaps(RUN_ID, "ns", {"app": "prodigy"}, manifest, tmp_path / "spool"))
     assert [c["metadata"]["name"] for c in created] == projected
@@ -57,7 +58,7 @@ def test_remote_mode_credentials_reach_only_the_clone_and_push_containers() -> N
     source = podspec.RemoteSource("https://git.example.com/org/repo.git", "git-creds", "refs/heads/main")
     additions = podspec.remote_additions(source, base_sha="a" * 40, branch="prodigy-session-x",
                                          image="prodigy-agent:1", pull_policy="IfNotPresent")
-    pod = pod_of(m.build_run_objects(inputs(additions=additions)).job)
+    pod = pod_of(build_run_objects(inputs(additions=additions)).job)
 
     def mounts(container: dict[str, Any]) -> set[str]:
         return {v["name"] for v in container.get("volumeMounts", [])}
@@ -65,7 +66,7 @@ def test_remote_mode_credentials_reach_only_the_clone_and_push_containers() -> N
     containers = {c["name"]: c for c in pod["containers"] + pod["initContainers"]}
     assert podspec.CREDENTIALS_VOLUME in mounts(containers[podspec.INIT_CONTAINER])
     assert podspec.CREDENTIALS_VOLUME in mounts(containers[podspec.RESULTS_CONTAINER])
-    assert podspec.CREDENTIALS_VOLUME not in mounts(containers[m.AGENT_CONTAINER])
+    assert podspec.CREDENTIALS_VOLUME not in mounts(containers[AGENT_CONTAINER])
     secret_volume = {v["name"]: v for v in pod["volumes"]}[podspec.CREDENTIALS_VOLUME]
     assert secret_volume["secret"]["secretName"] == "git-creds"
     assert all("git-creds" not in str(e) for c in containers.values() for e in c.get("env", []))
