@@ -100,21 +100,21 @@ class ResourceAmounts(_Model):
     memory: Quantity | None = None
 
 
+# Spec 97's numbers, in one place: they are both the field defaults and what a partial entry is filled with.
+_DEFAULT_AMOUNTS: Final = {"requests": {"cpu": "0.5", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+
+
 class Resources(_Model):
     """Container resources; each of the four values defaults separately to spec 97's numbers."""
 
-    requests: ResourceAmounts = ResourceAmounts(cpu="0.5", memory="1Gi")
-    limits: ResourceAmounts = ResourceAmounts(cpu="2", memory="4Gi")
+    requests: ResourceAmounts = ResourceAmounts(**_DEFAULT_AMOUNTS["requests"])
+    limits: ResourceAmounts = ResourceAmounts(**_DEFAULT_AMOUNTS["limits"])
 
-    @field_validator("requests", mode="before")
+    @field_validator("requests", "limits", mode="before")
     @classmethod
-    def _fill_requests(cls, value: object) -> object:
-        return {"cpu": "0.5", "memory": "1Gi", **value} if isinstance(value, Mapping) else value
-
-    @field_validator("limits", mode="before")
-    @classmethod
-    def _fill_limits(cls, value: object) -> object:
-        return {"cpu": "2", "memory": "4Gi", **value} if isinstance(value, Mapping) else value
+    def _fill_unset_amounts(cls, value: object, info: ValidationInfo) -> object:
+        # `limits: {memory: 8Gi}` keeps the default cpu limit instead of dropping it.
+        return {**_DEFAULT_AMOUNTS[str(info.field_name)], **value} if isinstance(value, Mapping) else value
 
 
 class Toleration(_Model):
