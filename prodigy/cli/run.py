@@ -47,7 +47,7 @@ def _run_options(**kw: Any) -> Any:
 @click.option("--map", "map_globs", multiple=True, metavar="GLOB",
               help="Run the workflow once per matching file, with ${ARG} = the file name up to its first '-' "
                    "(65-cook-refactor.md -> 65). Repeatable.")
-@click.option("-n", "--max-iterations", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("-n", "--max-iterations", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Repeat the steps up to N times (stops early when an iteration commits nothing).")
 @click.option("-v", "--verbose", count=True, help="More output: Claude's messages, log paths. -vv: raw events.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the closing summary.")
@@ -73,7 +73,18 @@ def cook(**kw: Any) -> None:
     or interrupted run keeps its worktree: continue it with `prodigy resume <session>`.
 
     Exit codes: 0 success, 1 workflow failure, 2 bad input, 130 Ctrl+C, 143 SIGTERM.
+
+    \b
+    Examples:
+      prodigy run workflow.yml -y                  # run, then merge without asking
+      prodigy run implement.yml --args 33          # ${ARG} = 33
+      prodigy run implement.yml --map 'specs/*.md' # once per spec file
+      prodigy run workflow.yml --dry-run           # show the plan only
     """
+    if kw["cluster"] and not kw["dry_run"]:
+        from prodigy.k8s.clients import prewarm
+
+        prewarm()   # the client library's import (~0.4 s) overlaps everything up to the connection
     from prodigy.local.session import cook as run_cook  # dispatches --cluster to prodigy.k8s (lazily)
 
     _exit(run_cook(_run_options(**kw)))
@@ -83,22 +94,26 @@ cli.add_command(cook, "cook")
 cli.add_command(cook, "run")
 
 
-@cli.command()
-@click.argument("session")
+@cli.command(short_help="Continue a failed or interrupted session in its worktree.")
+@click.argument("session", required=False)
+@click.option("-p", "--path", default=".", type=click.Path(file_okay=False, path_type=Path), show_default=True,
+              help="Without SESSION: the repository whose latest unfinished session to resume.")
 @click.option("-y", "--yes", is_flag=True, help="Merge without asking when the run completes.")
 @click.option("-v", "--verbose", count=True, help="More output.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the closing summary.")
-def resume(session: str, yes: bool, verbose: int, quiet: bool) -> None:
+def resume(session: str | None, path: Path, yes: bool, verbose: int, quiet: bool) -> None:
     """Continue SESSION from the step after its last checkpoint, in the same worktree.
 
     SESSION is the id printed by the failed or interrupted run (session-<uuid>); `prodigy
-    worktree ls` lists them. Sessions that ran on a cluster resume on that cluster.
+    worktree ls` lists them. Without SESSION, the newest failed or interrupted session of the
+    repository is resumed. Only one process runs a session at a time. Sessions that ran on a
+    cluster resume on that cluster.
     """
     from prodigy.local import session as sessions
     from prodigy.local.worktrees import load_session
     from prodigy.options import RunOptions
 
-    found = load_session(session)
+    found = load_session(session) if session else sessions.latest_unfinished(path.expanduser().absolute())
     options = RunOptions(workflow_path=Path(found.metadata.workflow_path or ""), repo_path=found.repo, yes=yes,
                          verbosity=_verbosity(verbose, quiet), resume_session=found.id)
     _exit(sessions.resume(found.id, options))
@@ -106,7 +121,7 @@ def resume(session: str, yes: bool, verbose: int, quiet: bool) -> None:
 
 @cli.command("exec")
 @click.argument("command")
-@click.option("--retry", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--retry", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Run the command up to N times until it succeeds.")
 @click.option("--timeout", type=click.IntRange(min=1), metavar="SECONDS", help="Stop the command after SECONDS.")
 @click.option("-p", "--path", default=".", type=click.Path(file_okay=False, path_type=Path), show_default=True,
@@ -129,7 +144,7 @@ def exec_(command: str, retry: int, timeout: int | None, path: Path, yes: bool, 
     _exit(cook_locally(options))
 
 
-@cli.command()
+@cli.command(short_help="Check a workflow file without running it.")
 @click.argument("workflow", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--plan", is_flag=True, help="Also print the steps as a run would execute them.")
 def validate(workflow: Path, plan: bool) -> None:

@@ -24,45 +24,57 @@ def _repo(path: Path) -> Path:
     return resolve_repo(path.expanduser().absolute())
 
 
-@cli.group()
+@cli.group(short_help="List, merge and remove session worktrees.")
 def worktree() -> None:
     """List, merge and remove session worktrees (branches prodigy-session-<uuid>)."""
 
 
-@worktree.command("ls")
+@worktree.command("ls", short_help="List sessions with their status and unmerged commits.")
 @_PATH_OPTION
 @click.option("--all", "all_repos", is_flag=True, help="Sessions of every repository, not just this one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the session metadata as JSON.")
 def ls(path: Path, all_repos: bool, as_json: bool) -> None:
-    """List sessions: id, status, commits ahead of the original branch, worktree path."""
+    """List this repository's sessions: id, status, commits not yet merged, target branch, worktree.
+
+    A session is listed from its start until it is merged or cleaned. Status: in_progress (running,
+    or killed without a trace), failed / interrupted (resume it), completed (ran to the end but
+    not merged: merge it).
+    """
     from prodigy.local import git, worktrees
+    from prodigy.ui import format as fmt
 
     sessions = worktrees.list_sessions(None if all_repos else _repo(path))
     if as_json:
         click.echo(json.dumps([s.metadata.to_json() for s in sessions], indent=2))
         return
     if not sessions:
-        click.echo("No prodigy sessions.")
+        where = "" if all_repos else " for this repository (--all lists every repository's)"
+        click.echo(f"No prodigy sessions{where}.")
         return
+    rows = []
     for session in sessions:
         meta = session.metadata
-        ahead = "?"
+        ahead = None
         if session.repo.is_dir() and git.branch_exists(session.repo, meta.branch) and git.branch_exists(
                 session.repo, meta.original_branch):
-            ahead = str(git.count_commits(session.repo, meta.original_branch, meta.branch))
-        click.echo(f"{meta.session_id}  {meta.status.value:<12} {ahead:>3} commits -> {meta.original_branch:<12} "
-                   f"{meta.created_at}  {meta.worktree_path}")
+            ahead = git.count_commits(session.repo, meta.original_branch, meta.branch)
+        rows.append(fmt.SessionRow(meta.session_id, meta.status.value, ahead, meta.original_branch,
+                                   meta.created_at, str(meta.worktree_path)))
+    for line in fmt.format_session_table(rows):
+        click.echo(line)
 
 
-@worktree.command("merge")
+@worktree.command("merge", short_help="Merge a kept session into its original branch.")
 @click.argument("name", required=False)
 @click.option("--all", "merge_all", is_flag=True, help="Merge every completed session of this repository.")
 @_PATH_OPTION
 @click.option("-v", "--verbose", count=True, help="More output.")
 def merge(name: str | None, merge_all: bool, path: Path, verbose: int) -> None:
     """Merge session NAME (or --all completed sessions) into its original branch, then remove it."""
+    from prodigy import paths
     from prodigy.errors import UsageError
     from prodigy.local import worktrees
+    from prodigy.local.locks import session_lock
     from prodigy.local.session import merge_and_clean
     from prodigy.local.worktrees import SessionStatus
     from prodigy.ui.console import Console
@@ -81,7 +93,8 @@ def merge(name: str | None, merge_all: bool, path: Path, verbose: int) -> None:
                 console.info(f"skipping {session.id} ({session.metadata.status.value}); merge it by name to take "
                              "its partial work")
     for session in targets:
-        merge_and_clean(session, _merge_workflow(session), yes=True, console=console, verbosity=verbose)
+        with session_lock(paths.state_dir(session.id), session.id):   # not while a run or resume is using it
+            merge_and_clean(session, _merge_workflow(session), yes=True, console=console, verbosity=verbose)
 
 
 def _merge_workflow(session: Session) -> Workflow | None:
@@ -98,7 +111,7 @@ def _merge_workflow(session: Session) -> Workflow | None:
         return None
 
 
-@worktree.command("clean")
+@worktree.command("clean", short_help="Remove sessions: worktree, branch and metadata.")
 @click.argument("name", required=False)
 @click.option("-a", "--all", "clean_all", is_flag=True, help="Remove every session of this repository.")
 @click.option("-f", "--force", is_flag=True,
@@ -110,8 +123,10 @@ def clean(name: str | None, clean_all: bool, force: bool, path: Path) -> None:
     Without -f, a session whose branch has commits not in its original branch, or whose worktree
     has uncommitted changes, is kept and reported.
     """
+    from prodigy import paths
     from prodigy.errors import UsageError
     from prodigy.local import worktrees
+    from prodigy.local.locks import SessionBusy, session_lock
 
     if bool(name) == clean_all:
         raise UsageError("give a session name or -a/--all", hint="list sessions with: prodigy worktree ls")
@@ -123,7 +138,13 @@ def clean(name: str | None, clean_all: bool, force: bool, path: Path) -> None:
             click.echo(f"kept    {session.id}: {reason} (-f removes it anyway)")
             kept += 1
             continue
-        worktrees.remove_session(session, force=True)
+        try:
+            with session_lock(paths.state_dir(session.id), session.id):
+                worktrees.remove_session(session, force=True)
+        except SessionBusy as busy:
+            click.echo(f"kept    {session.id}: a prodigy process is using it (pid {busy.holder or '?'})")
+            kept += 1
+            continue
         click.echo(f"removed {session.id}")
     if kept and name:
         raise click.exceptions.Exit(1)

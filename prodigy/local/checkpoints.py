@@ -40,6 +40,20 @@ class CompletedStep:
 
 
 @dataclass(frozen=True)
+class RetryState:
+    """A shell retry loop (`on_failure: {claude, max_attempts}`) cut short by an interrupt.
+
+    Saved after each failed attempt, so a resume continues the loop with the attempts it has
+    left instead of a fresh budget (upstream saves its checkpoints inside retry loops too).
+    """
+
+    pass_index: int
+    step_index: int
+    attempts_failed: int
+    max_attempts: int
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     workflow_id: str
     session_id: str
@@ -56,6 +70,7 @@ class Checkpoint:
     variables: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
     failed_step: str | None = None
+    retry: RetryState | None = None
     updated_at: float = field(default_factory=time.time)
     version: int = CHECKPOINT_VERSION
 
@@ -68,7 +83,7 @@ class Checkpoint:
                                 "total_steps": self.total_steps, "total_passes": self.total_passes},
             "completed_steps": [vars(step) for step in self.completed_steps],
             "variables": dict(self.variables), "error": self.error, "failed_step": self.failed_step,
-            "updated_at": self.updated_at,
+            "retry_state": vars(self.retry) if self.retry else None, "updated_at": self.updated_at,
         }
 
     @classmethod
@@ -82,6 +97,7 @@ class Checkpoint:
             base_sha=data.get("base_sha"),
             completed_steps=tuple(CompletedStep(**step) for step in data.get("completed_steps", [])),
             variables=data.get("variables") or {}, error=data.get("error"), failed_step=data.get("failed_step"),
+            retry=RetryState(**data["retry_state"]) if data.get("retry_state") else None,
             updated_at=data.get("updated_at", 0.0), version=data.get("version", CHECKPOINT_VERSION),
         )
 
@@ -90,8 +106,15 @@ class Checkpoint:
         next_pass, next_step = completed.pass_index, completed.step_index + 1
         if next_step >= self.total_steps:
             next_pass, next_step = next_pass + 1, 0
-        return replace(self, next_pass=next_pass, next_step=next_step, updated_at=time.time(),
+        return replace(self, next_pass=next_pass, next_step=next_step, updated_at=time.time(), retry=None,
                        completed_steps=(*self.completed_steps, completed), variables=dict(variables))
+
+    def attempts_failed(self, pass_index: int, step_index: int) -> int:
+        """Failed attempts an interrupted retry loop of this step already used (0 if none)."""
+        retry = self.retry
+        if retry and (retry.pass_index, retry.step_index) == (pass_index, step_index):
+            return retry.attempts_failed
+        return 0
 
     @property
     def finished(self) -> bool:

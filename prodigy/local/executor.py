@@ -23,19 +23,19 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
 from prodigy.errors import EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, Interrupted
 from prodigy.local import checkpoints, git
-from prodigy.local.checkpoints import Checkpoint, CheckpointStatus, CompletedStep
+from prodigy.local.checkpoints import Checkpoint, CheckpointStatus, CompletedStep, RetryState
 from prodigy.local.events import EventLog
-from prodigy.local.steps import StepContext, StepFailed, execute_step
+from prodigy.local.steps import RetryProgress, StepContext, StepFailed, execute_step
 from prodigy.ui.console import Console
 from prodigy.workflow.interpolate import interpolate
-from prodigy.workflow.model import Workflow
+from prodigy.workflow.model import RetryFix, Step, Workflow
 from prodigy.workflow.variables import standard_variables
 
 
@@ -124,8 +124,9 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
     total_steps = len(workflow.steps)
     events = request.events or EventLog.disabled()
 
-    checkpoint = checkpoints.load_latest(request.state_dir) if request.resume else None
-    if checkpoint is None:
+    previous = checkpoints.load_latest(request.state_dir) if request.resume else None
+    checkpoint: Checkpoint
+    if previous is None:
         checkpoint = Checkpoint(
             workflow_id=checkpoints.new_workflow_id(), session_id=request.session_id,
             workflow_hash=workflow_hash(workflow), total_steps=total_steps, total_passes=len(passes),
@@ -133,11 +134,16 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
             base_sha=git.head_sha(request.workdir),
         )
     else:
+        checkpoint = previous
         if checkpoint.workflow_hash != workflow_hash(workflow):
             console.warn("the workflow file changed since this session started; "
                          "resuming by step position anyway")
-        console.info(f"Resuming session {request.session_id} at step {checkpoint.next_step + 1}/{total_steps}"
-                     + (f" of pass {checkpoint.next_pass + 1}/{len(passes)}" if len(passes) > 1 else ""))
+        console.info(f"Continuing at step {checkpoint.next_step + 1}/{total_steps}"
+                     + (f" of pass {checkpoint.next_pass + 1}/{len(passes)}" if len(passes) > 1 else "")
+                     + (f" ({len(checkpoint.completed_steps)} done before)" if checkpoint.completed_steps else ""))
+        if checkpoint.retry:
+            console.info(f"Its retry loop was interrupted after {checkpoint.retry.attempts_failed} of "
+                         f"{checkpoint.retry.max_attempts} attempts")
         checkpoint = replace(checkpoint, status=CheckpointStatus.RUNNING, error=None, failed_step=None,
                              total_passes=len(passes), total_steps=total_steps)
     checkpoint_path = checkpoints.save(request.state_dir, checkpoint)
@@ -149,6 +155,15 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
     ctx = StepContext(workdir=request.workdir, env=base_env, variables=variables, console=console,
                       verbosity=request.verbosity, home=request.home, test_mode=_test_mode(environ),
                       secrets=tuple(v for v in workflow.secrets.values() if len(v) >= 4), events=events)
+
+    def record_retry(pass_index: int, step_index: int, step: Step) -> Callable[[int], None]:
+        def record(attempts_failed: int) -> None:
+            nonlocal checkpoint, checkpoint_path
+            max_attempts = step.failure.max_attempts if isinstance(step.failure, RetryFix) else attempts_failed
+            checkpoint = replace(checkpoint, retry=RetryState(pass_index, step_index, attempts_failed, max_attempts),
+                                 variables=_jsonable(variables), updated_at=time.time())
+            checkpoint_path = checkpoints.save(request.state_dir, checkpoint)
+        return record
 
     status, exit_code, error, failed_step = ExecutionStatus.COMPLETED, EXIT_OK, None, None
     skipped_args: set[int] = set()
@@ -165,6 +180,8 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
                 failed_step = step.display
                 console.step_header(step_index + 1, total_steps, step.display, label)
                 events.emit("step_started", step=step.display, index=step_index, pass_index=pass_index)
+                ctx.retry_progress = RetryProgress(step, checkpoint.attempts_failed(pass_index, step_index),
+                                                   record_retry(pass_index, step_index, step))
                 outcome = execute_step(step, ctx)
                 if not outcome.skipped:
                     console.step_done(outcome.duration, len(outcome.commits), len(outcome.files_changed),
@@ -183,6 +200,8 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
                 checkpoint = replace(checkpoint, next_pass=_next_pass_after(passes, pass_index, skipped_args))
     except StepFailed as exc:
         status, exit_code, error, failed_step = ExecutionStatus.FAILED, EXIT_FAILURE, exc.message, exc.step
+        # A loop that used all its attempts is over: resuming a failed run gives the step a fresh budget.
+        checkpoint = replace(checkpoint, retry=None)
     except Interrupted as exc:
         status, exit_code, error = ExecutionStatus.INTERRUPTED, exc.exit_code, exc.message
     except KeyboardInterrupt:

@@ -23,6 +23,7 @@ from prodigy.local import git, worktrees
 from prodigy.local.claude import claude_available
 from prodigy.local.events import EventLog
 from prodigy.local.executor import ExecutionRequest, ExecutionResult, ExecutionStatus, execute
+from prodigy.local.locks import session_lock
 from prodigy.local.merge import merge_session
 from prodigy.local.signals import interrupts_raise, interruption_type
 from prodigy.local.worktrees import Session, SessionStatus
@@ -117,13 +118,14 @@ def cook(options: RunOptions, *, console: Console | None = None, stdin: TextIO |
         session = worktrees.create_session(
             prepared.repo, original_branch=prepared.original_branch, workflow_path=options.workflow_path,
             run_args=prepared.args, max_iterations=options.max_iterations)
-        console.info(f"Created worktree at: {session.path}")
-        events = EventLog.for_session(paths.events_dir(), session.id)
-        events.emit("worktree_created", path=str(session.path), branch=session.branch,
-                    original_branch=session.metadata.original_branch)
-        result = _execute(session, prepared.workflow, options, console, env, events, resume=False)
-        return finish_session(session, prepared.workflow, result, yes=options.yes, console=console,
-                              stdin=stdin, environ=env, verbosity=options.verbosity, events=events)
+        with session_lock(paths.state_dir(session.id), session.id):
+            console.info(f"Created worktree at: {session.path}")
+            events = EventLog.for_session(paths.events_dir(), session.id)
+            events.emit("worktree_created", path=str(session.path), branch=session.branch,
+                        original_branch=session.metadata.original_branch)
+            result = _execute(session, prepared.workflow, options, console, env, events, resume=False)
+            return finish_session(session, prepared.workflow, result, yes=options.yes, console=console,
+                                  stdin=stdin, environ=env, verbosity=options.verbosity, events=events)
 
 
 def _execute(session: Session, workflow: Workflow, options: RunOptions, console: Console,
@@ -157,13 +159,14 @@ def finish_session(session: Session, workflow: Workflow, result: ExecutionResult
         worktrees.update(session, status=SessionStatus.INTERRUPTED, interrupted_at=worktrees.now_iso(),
                          interruption_type=interruption_type(result.exit_code), error=result.error)
         console.error(f"Interrupted. The worktree is kept at {session.path}")
-        console.info(fmt.format_resume_hint(session.id))
+        console.outcome(fmt.format_resume_hint(session.id))
         return result.exit_code
     if result.status is ExecutionStatus.FAILED:
         worktrees.update(session, status=SessionStatus.FAILED, error=result.error)
         console.error(f"Error: {result.error}")
-        console.info(f"The worktree is kept at {session.path} (branch {session.branch})")
-        console.info(fmt.format_resume_hint(session.id))
+        console.outcome(f"The worktree is kept at {session.path} (branch {session.branch})")
+        console.outcome(fmt.format_resume_hint(session.id))
+        console.outcome(fmt.format_discard_hint(session.id))
         return EXIT_FAILURE
     session = worktrees.update(session, status=SessionStatus.COMPLETED, error=None)
     return merge_and_clean(session, workflow, yes=yes, console=console, stdin=stdin, environ=env,
@@ -187,8 +190,8 @@ def merge_and_clean(session: Session, workflow: Workflow | None, *, yes: bool, c
             accepted, answer = console.ask_yes_no(fmt.format_merge_prompt(session.id, target), stdin)
             session = worktrees.update(session, merge_prompt_response=answer)
             if not accepted:
-                console.info(f"Not merged. The worktree is kept at {session.path} (branch {session.branch})")
-                console.info(f"Merge later with: prodigy worktree merge {session.id}")
+                console.outcome(f"Not merged. The worktree is kept at {session.path} (branch {session.branch})")
+                console.outcome(f"Merge later with: prodigy worktree merge {session.id}")
                 return EXIT_OK
     merge_session(session, merge_block=workflow.merge if workflow else None, console=console, environ=env,
                   workflow_env=workflow.all_env if workflow else None, verbosity=verbosity)
@@ -204,6 +207,20 @@ def merge_and_clean(session: Session, workflow: Workflow | None, *, yes: bool, c
     return EXIT_OK
 
 
+RESUMABLE = (SessionStatus.FAILED, SessionStatus.INTERRUPTED, SessionStatus.IN_PROGRESS)
+
+
+def latest_unfinished(path: Path) -> Session:
+    """`prodigy resume` without an id: the newest failed/interrupted session of the repository."""
+    repo = resolve_repo(path)
+    for session in worktrees.list_sessions(repo):      # newest first
+        if session.metadata.status in RESUMABLE:
+            return session
+    raise UsageError(f"no failed or interrupted session to resume in {repo}",
+                     hint="list sessions with: prodigy worktree ls (merge a completed one with "
+                          "prodigy worktree merge SESSION)")
+
+
 def resume(session_id: str, options: RunOptions | None = None, *, console: Console | None = None,
            stdin: TextIO | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Continue a kept session in its worktree from the step after the last checkpoint."""
@@ -215,12 +232,22 @@ def resume(session_id: str, options: RunOptions | None = None, *, console: Conso
     env = dict(os.environ if environ is None else environ)
     verbosity = options.verbosity if options else 0
     console = console or Console(verbosity)
+    # One process per session: a second `resume` (or one during the first run) is refused here.
+    with session_lock(paths.state_dir(session.id), session.id):
+        # Read again under the lock: the previous holder may have finished (and merged) meanwhile.
+        session = worktrees.load_session(session.id)
+        return _resume_locked(session, options, console, stdin, env, verbosity)
+
+
+def _resume_locked(session: Session, options: RunOptions | None, console: Console, stdin: TextIO | None,
+                   env: dict[str, str], verbosity: int) -> int:
     status = session.metadata.status
     if status in (SessionStatus.MERGED, SessionStatus.CLEANED_UP):
         raise UsageError(f"session {session.id} already finished ({status.value}); nothing to resume")
     if not session.path.is_dir():
         raise UsageError(f"the worktree of session {session.id} is gone ({session.path})",
-                         hint="it may have been removed with `prodigy worktree clean`")
+                         hint=f"it may have been removed by hand; forget the session with: "
+                              f"prodigy worktree clean -f {session.id}")
     # `cook WORKFLOW --resume S` names the file; `resume S` uses the one the session recorded.
     given = options.workflow_path if options and options.workflow_path.is_file() else None
     workflow_file = given or session.metadata.workflow_path
@@ -238,7 +265,7 @@ def resume(session_id: str, options: RunOptions | None = None, *, console: Conso
             console.info(f"Session {session.id} already ran to the end; finishing the merge")
             return merge_and_clean(session, loaded.workflow, yes=run_options.yes, console=console, stdin=stdin,
                                    environ=env, verbosity=verbosity, events=events)
-        console.info(f"Resuming session: {session.id} in {session.path}")
+        console.info(f"Resuming session: {session.id} (worktree {session.path})")
         session = worktrees.update(session, status=SessionStatus.IN_PROGRESS)
         events.emit("workflow_resumed")
         result = _execute(session, loaded.workflow, run_options, console, env, events, resume=True)
@@ -246,4 +273,5 @@ def resume(session_id: str, options: RunOptions | None = None, *, console: Conso
                               stdin=stdin, environ=env, verbosity=verbosity, events=events)
 
 
-__all__ = ["cook", "resume", "finish_session", "merge_and_clean", "prepare_run", "PreparedRun"]
+__all__ = ["cook", "resume", "latest_unfinished", "finish_session", "merge_and_clean", "prepare_run",
+           "PreparedRun"]

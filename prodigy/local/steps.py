@@ -39,6 +39,19 @@ class StepFailed(WorkflowFailed):
         self.step = step
 
 
+@dataclass(frozen=True)
+class RetryProgress:
+    """Ties one step's shell retry loop to the run's checkpoint (set by the executor per step).
+
+    `attempts_failed` comes from the checkpoint of an interrupted earlier run: the loop goes on
+    with the attempts left. `record(n)` saves the checkpoint after the n-th failed attempt.
+    """
+
+    step: Step
+    attempts_failed: int
+    record: Callable[[int], None]
+
+
 @dataclass
 class StepContext:
     """What every step of one run shares. `variables` is updated as steps capture output."""
@@ -52,6 +65,7 @@ class StepContext:
     test_mode: bool = False
     secrets: tuple[str, ...] = ()
     events: EventLog = field(default_factory=EventLog.disabled)
+    retry_progress: RetryProgress | None = None
 
     def mask(self, text: str) -> str:
         for secret in self.secrets:
@@ -217,12 +231,22 @@ def _run_with_recovery(step: Step, ctx: StepContext, timeout: int | None) -> Com
 
 def _retry_loop(step: Step, fix: RetryFix, ctx: StepContext, timeout: int | None) -> CommandResult:
     """Upstream's shell `on_failure: {claude, max_attempts}`: run, fix with Claude, run again."""
+    # Only the workflow's own step is checkpointed; loops nested in handlers start afresh.
+    progress = ctx.retry_progress if ctx.retry_progress and ctx.retry_progress.step is step else None
+    first = 1
+    if progress and progress.attempts_failed:
+        # Resumed after an interrupt: run the command again first (the interrupted fix may have
+        # committed), numbering on from the attempts already used.
+        first = min(progress.attempts_failed + 1, fix.max_attempts)
+        ctx.console.substep(f"continuing the retry loop at attempt {first}/{fix.max_attempts}")
     result = CommandResult(1)
-    for attempt in range(1, fix.max_attempts + 1):
+    for attempt in range(first, fix.max_attempts + 1):
         attempt_env = {"SHELL_ATTEMPT": str(attempt), "TEST_ATTEMPT": str(attempt)}
         result = run_command(step, ctx, extra_env=attempt_env, timeout=timeout)
         if result.ok:
             return replace(result, note=f"passed on attempt {attempt}" if attempt > 1 else None)
+        if progress:
+            progress.record(attempt)
         if attempt >= fix.max_attempts:
             break
         # Over 10 KB the fix command gets a file path instead of the text (upstream's rule);

@@ -252,7 +252,32 @@ def load_session(session_id: str, home: Path | None = None) -> Session:
             metadata = _read_metadata(path)
             if metadata:
                 return Session(metadata, path)
+    removed = _removal_record(wanted, home)
+    if removed:
+        # The usual way to get here: `prodigy resume S` after S was merged (its worktree goes then).
+        at = removed.get("at", "an unknown time")
+        if removed.get("status") == SessionStatus.MERGED.value:
+            raise UsageError(f"session {wanted} is finished: it was merged and its worktree removed at {at}",
+                             hint=f"its commits are in your branch: git log --merges --grep {wanted}")
+        raise UsageError(f"session {wanted} no longer exists: its worktree and branch were removed at {at} "
+                         f"(it was {removed.get('status', 'unknown')})",
+                         hint="list the sessions that remain with: prodigy worktree ls")
     raise UsageError(f"no session named {session_id!r}", hint="list sessions with: prodigy worktree ls")
+
+
+def _removal_record(session_id: str, home: Path | None = None) -> dict[str, Any] | None:
+    """The last cleanup.log entry for `session_id` (written by `remove_session`), if any."""
+    base = (home or paths.prodigy_home()) / "worktrees"
+    found: dict[str, Any] | None = None
+    for log in sorted(base.glob("*/.metadata/cleanup.log")):
+        for line in log.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("session_id") == session_id:
+                found = entry
+    return found
 
 
 def remove_session(session: Session, *, delete_branch: bool = True, force: bool = False) -> None:

@@ -40,8 +40,12 @@ class Console:
             self._write(text, fg="bright_black")
 
     def success(self, text: str) -> None:
-        if self.verbosity >= 0:
-            self._write(text, fg="green")
+        """How a run ended for the user's branch (merged): shown even with -q, like the summary."""
+        self._write(text, fg="green")
+
+    def outcome(self, text: str) -> None:
+        """Where the work is and what to type next (kept worktree, resume hint): shown even with -q."""
+        self._write(text)
 
     def warn(self, text: str) -> None:
         self._write(f"Warning: {text}", err=True, fg="yellow")
@@ -86,8 +90,18 @@ class Console:
         with self._lock:
             self.out.write(prompt)
             self.out.flush()
-        line = (stdin or sys.stdin).readline()
+        source = stdin or sys.stdin
+        line = source.readline()
         answer = line.strip()
-        if not line:
-            self._write("")
+        if not line or not _is_terminal(source):
+            # A terminal echoes what was typed; for piped input (or EOF) show the answer taken,
+            # so the transcript reads `[Y/n]: n` and the next message starts on its own line.
+            self._write(answer if line else "")
         return (answer.lower() in ("", "y", "yes")), (answer if line else "<eof>")
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):   # closed or file-like objects without a terminal
+        return False

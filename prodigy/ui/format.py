@@ -68,7 +68,8 @@ def format_summary(summary: RunSummary, max_commits: int = 10) -> list[str]:
         f"{plural(len(summary.commits), 'commit')}, {plural(len(summary.files_changed), 'file')} changed",
     ]
     if summary.failed_step:
-        lines.append(f"  failed step: {summary.failed_step}")
+        where = "interrupted in" if summary.status == "interrupted" else "failed step:"
+        lines.append(f"  {where} {summary.failed_step}")
     for commit in list(summary.commits)[-max_commits:]:
         lines.append(f"  {commit.sha[:8]} {commit.subject}")
     hidden = len(summary.commits) - max_commits
@@ -81,13 +82,32 @@ def format_resume_hint(session_id: str) -> str:
     return f"Resume with: prodigy resume {session_id}"
 
 
+def format_discard_hint(session_id: str) -> str:
+    return f"Discard with: prodigy worktree clean -f {session_id}"
+
+
 def format_merge_prompt(session_id: str, target: str) -> str:
     return f"Merge {session_id} to {target} [Y/n]: "
 
 
-def format_session_row(session_id: str, status: str, branch: str, original_branch: str,
-                       created_at: str, path: str) -> str:
-    return f"{session_id}  {status:<12} {branch} -> {original_branch}  {created_at}  {path}"
+@dataclass(frozen=True)
+class SessionRow:
+    session_id: str
+    status: str
+    ahead: int | None              # commits not yet in the target branch; None when unknown
+    target: str                    # the branch the session merges into
+    created_at: str
+    path: str
+
+
+def format_session_table(rows: Sequence[SessionRow]) -> list[str]:
+    """`prodigy worktree ls`: aligned columns under a header, like `kubectl get`."""
+    header = ("SESSION", "STATUS", "COMMITS", "MERGES INTO", "CREATED", "WORKTREE")
+    cells = [header] + [(r.session_id, r.status, "?" if r.ahead is None else str(r.ahead), r.target,
+                         r.created_at, r.path) for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header) - 1)]
+    return ["  ".join([*(cell.ljust(width) for cell, width in zip(row[:-1], widths)), row[-1]]).rstrip()
+            for row in cells]
 
 
 def truncate_output(text: str, head: int = 25, tail: int = 25) -> str:

@@ -27,7 +27,12 @@ def test_worktree_ls_shows_kept_sessions(run_prodigy: RunProdigy, repo: Path) ->
     session = _failed_session(run_prodigy, repo)
     listing = run_prodigy("worktree", "ls")
     assert listing.exit_code == 0
-    assert session in listing.stdout and "failed" in listing.stdout and "1 commits -> main" in listing.stdout
+    header, *rows = listing.stdout.splitlines()
+    assert header.split() == ["SESSION", "STATUS", "COMMITS", "MERGES", "INTO", "CREATED", "WORKTREE"]
+    (row,) = rows
+    session_id, status, commits, target, _created, worktree = row.split()
+    assert (session_id, status, commits, target) == (session, "failed", "1", "main")
+    assert Path(worktree).name == session
     as_json = json.loads(run_prodigy("worktree", "ls", "--json").stdout)
     assert as_json[0]["session_id"] == session and as_json[0]["original_branch"] == "main"
 
