@@ -62,6 +62,18 @@ def pod_spec(inputs: JobSpecInputs) -> Obj:
     return pod
 
 
+def container_security_context() -> Obj:
+    """Every container prodigy adds to the pod (agent, repository init, results) runs like this.
+
+    The root filesystem stays writable: Claude Code, git, npm and pip write to $HOME and /tmp.
+    """
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": False,
+    }
+
+
 def _agent_container(inputs: JobSpecInputs) -> Obj:
     cluster = inputs.cluster
     return {
@@ -76,11 +88,7 @@ def _agent_container(inputs: JobSpecInputs) -> Obj:
             {"name": WORKFLOW_VOLUME, "mountPath": AGENT.config_dir, "readOnly": True},
             {"name": WORKSPACE_VOLUME, "mountPath": AGENT.workdir},
         ],
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "readOnlyRootFilesystem": False,
-        },
+        "securityContext": container_security_context(),
         "terminationMessagePath": AGENT.termination_log,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }

@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from prodigy.k8s.manifests.additions import PodAdditions
 from prodigy.k8s.manifests.contract import AGENT
-from prodigy.k8s.manifests.pod import WORKSPACE_VOLUME
+from prodigy.k8s.manifests.pod import WORKSPACE_VOLUME, container_security_context
 from prodigy.k8s.transport.manifest import MANIFEST_KEY, TransportManifest
 
 Obj = dict[str, Any]
@@ -51,11 +51,6 @@ ENV_STATE_DIR: Final = "PRODIGY_STATE_DIR"
 ENV_RESUMING: Final = "PRODIGY_RESUMING"        # "true": the init container restored the checkpoint into STATE_DIR
 ENV_REPO_MODE: Final = "PRODIGY_REPO_MODE"
 
-_SECURITY: Final[Obj] = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "readOnlyRootFilesystem": False,
-}
 # emit-results holds one 6 KiB line at a time; these keep it from taxing the node.
 _RESULTS_RESOURCES: Final[Obj] = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}}
 
@@ -171,7 +166,7 @@ def _container(name: str, image: str, pull_policy: str, args: Sequence[str], mou
         "workingDir": AGENT.workdir,
         "env": [*({"name": k, "value": v} for k, v in AGENT.env.items()), *(env or [])],
         "volumeMounts": mounts,
-        "securityContext": dict(_SECURITY),
+        "securityContext": container_security_context(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     return container
