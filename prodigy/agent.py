@@ -147,12 +147,15 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
                     args=request.args, max_iterations=request.max_iterations, resume=resume, environ=env,
                     verbosity=request.verbosity), console)
         summary = result.to_json()
-        if result.error and result.exit_code != 0:
+        # With the transport, `prodigy cook` prints the error from this summary when it finishes
+        # the session, like a local run; printing it to the log too would show it twice.
+        if result.error and result.exit_code != 0 and side is None:
             console.error(f"Error: {result.error}")
         if result.exit_code != 0 and _own_oom_kills() > kills_before:
             # A step was OOM-killed: end the container the way a container-level OOM kill would,
             # so the Job's diagnosis says "out of memory" and names the limit to raise.
-            console.error("Error: a step was killed for exceeding the container's memory limit (OOM)")
+            if side is None:
+                console.error("Error: a step was killed for exceeding the container's memory limit (OOM)")
             summary.update(exit_code=EXIT_OOM, oom_killed=True)
             return EXIT_OOM
         return result.exit_code

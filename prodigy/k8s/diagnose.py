@@ -79,8 +79,9 @@ class Diagnosis:
     hint: str = ""                     # what to change
     pod: str | None = None
     container: str | None = None
-    exit_code: int | None = None
+    exit_code: int | None = None       # the container's (the agent exits 1 for any failed step)
     failed_step: str | None = None
+    step_exit_code: int | None = None  # the failed step's own exit code, when the agent reported it
     events: tuple[str, ...] = ()       # deduplicated Warning events, oldest first
     log_tail: tuple[str, ...] = ()     # last lines of the failed container
     inspect: tuple[str, ...] = ()      # kubectl commands to look further (no --context; render adds it)
@@ -201,7 +202,25 @@ def diagnose(job: Obj, pods: Sequence[Obj], events: Sequence[Obj], log_tails: Ma
     if found is None:
         return None
     inspect = _inspect_commands(job, found)
-    return _with(found, events=warnings, inspect=inspect)
+    return _with(found, events=_news(warnings, found), inspect=inspect)
+
+
+def _news(lines: Sequence[str], d: Diagnosis) -> tuple[str, ...]:
+    """Warning events that tell more than the summary and detail already do. The kubelet
+    repeats the waiting message as an event (``Error: couldn't find key ...``) and echoes each
+    waiting reason (``Error: ImagePullBackOff``); the Job controller's PodFailurePolicy event
+    restates a container's exit code. Printing those again is noise."""
+    said = f"{d.summary}\n{d.detail}"
+    kept = []
+    for line in lines:
+        if line.startswith("PodFailurePolicy ") and d.exit_code is not None:
+            continue    # "...failed with exit code 137 matching FailJob rule": the summary has the code
+
+        message = line.split(": ", 1)[1] if ": " in line else line
+        tail = message.split(": ", 1)[1] if ": " in message else message
+        if message not in said and tail not in said:
+            kept.append(line)
+    return tuple(kept)
 
 
 def _with(d: Diagnosis, **changes: Any) -> Diagnosis:
@@ -259,10 +278,11 @@ def _exit_diagnosis(pod: Obj, cs: Obj, terminated: Obj, log_tails: Mapping[str, 
     code = int(terminated.get("exitCode", 0))
     reason = str(terminated.get("reason") or "")
     summary_json = _termination_json(terminated.get("message"))
-    step = summary_json.get("failed_step")
-    step_name = str(step.get("name") if isinstance(step, Mapping) else step) if step else None
+    step_name = failed_step_name(summary_json)
+    step_code = step_exit_code(summary_json)
     common: dict[str, Any] = {"terminal": True, "pod": name, "container": container, "exit_code": code,
-                              "failed_step": step_name, "log_tail": _tail(log_tails, pod, container)}
+                              "failed_step": step_name, "step_exit_code": step_code,
+                              "log_tail": _tail(log_tails, pod, container)}
     where = f"container {container} of pod {name}"
     if reason == "OOMKilled" or code == 137:
         sure = reason == "OOMKilled"
@@ -283,12 +303,32 @@ def _exit_diagnosis(pod: Obj, cs: Obj, terminated: Obj, log_tails: Mapping[str, 
                          hint="the pod was stopped from outside: a cancellation, a node drain or a deadline", **common)
     error = str(summary_json.get("error") or "")
     if step_name:
-        summary = f"step {step_name} failed (exit {code})"
+        # The same words as a local run's error; the container's own code (1) says nothing more.
+        summary = f"step '{step_name}' failed" + (f" with exit code {step_code}" if step_code is not None else "")
     else:
         summary = f"{where} exited with code {code}" + (f" ({reason})" if reason and reason != "Error" else "")
     return Diagnosis(Category.NON_ZERO_EXIT, summary, detail=error,
                      hint="see the log lines above; run the workflow locally without --cluster to debug it",
                      **common)
+
+
+_STEP_EXIT = re.compile(r"failed with exit code (-?\d+)")
+
+
+def failed_step_name(summary_json: Mapping[str, Any]) -> str | None:
+    step = summary_json.get("failed_step")
+    return str(step.get("name") if isinstance(step, Mapping) else step) if step else None
+
+
+def step_exit_code(summary_json: Mapping[str, Any]) -> int | None:
+    """The failed step's exit code from the agent's termination message: an explicit
+    ``step_exit_code`` when present, else the code named in the error text, whose wording
+    (``Step 'x' failed with exit code 3``) is the local executor's."""
+    explicit = summary_json.get("step_exit_code")
+    if isinstance(explicit, int) and not isinstance(explicit, bool):
+        return explicit
+    found = _STEP_EXIT.search(str(summary_json.get("error") or ""))
+    return int(found.group(1)) if found else None
 
 
 def _fails_job_at_once(job: Obj, found: Diagnosis) -> bool:
@@ -380,10 +420,10 @@ def _waiting(pod: Obj, cs: Obj, waiting: Obj, events: list[_Event], now: datetim
                          **{**base, "detail": message or _last_message(pull_failures)})
     if reason == "CreateContainerConfigError":
         deadline = (_scheduled_at(pod) or now) + timedelta(seconds=CONFIG_ERROR_GRACE_SECONDS)
+        # The summary already carries the kubelet's message; no detail line repeating it.
         return Diagnosis(Category.CONTAINER_CONFIG, f"container {container} cannot be configured: {message}",
                          terminal=now >= deadline, deadline=deadline,
-                         hint="a Secret or ConfigMap (or one of its keys) named under secrets: in kubernetes.yaml "
-                              "does not exist in this namespace; create it or fix the name", **base)
+                         hint=_config_error_hint(pod, container, message), **{**base, "detail": ""})
     if reason == "CreateContainerError":
         deadline = (_scheduled_at(pod) or now) + timedelta(seconds=grace.image_pull_seconds)
         return Diagnosis(Category.CREATE_CONTAINER, f"container {container} cannot be created",
@@ -394,6 +434,45 @@ def _waiting(pod: Obj, cs: Obj, waiting: Obj, events: list[_Event], now: datetim
                 if "exec format error" in message else "the container could not start; check the image's entrypoint")
         return Diagnosis(Category.RUN_CONTAINER, f"container {container} cannot start ({reason})", terminal=True,
                          hint=hint, **base)
+    return None
+
+
+_MISSING_KEY = re.compile(r"couldn't find key (\S+) in (Secret|ConfigMap) ([^/\s]+)/(\S+)")
+_MISSING_OBJECT = re.compile(r"(secret|configmap) \"([^\"]+)\" not found", re.IGNORECASE)
+
+
+def _config_error_hint(pod: Obj, container: str, message: str) -> str:
+    """Name the env var, the object and the key the kubelet could not resolve, and the fix.
+    The env var is found in the pod spec: ``secrets:`` in kubernetes.yaml becomes ``secretKeyRef``."""
+    key_missing = _MISSING_KEY.search(message)
+    object_missing = _MISSING_OBJECT.search(message)
+    if key_missing:
+        key, kind, namespace, name = key_missing.groups()
+        var = _env_reading(pod, container, kind, name, key)
+        who = f"env {var} reads" if var else "the container reads"
+        return (f"{who} key {key!r} of {kind} {name!r}, which has no such key: add it "
+                f"(kubectl -n {namespace} edit {kind.lower()} {name})"
+                + (f" or fix secrets.{var} in kubernetes.yaml" if var else " or fix secrets: in kubernetes.yaml"))
+    if object_missing:
+        kind = "Secret" if object_missing.group(1).lower() == "secret" else "ConfigMap"
+        name = object_missing.group(2)
+        var = _env_reading(pod, container, kind, name, None)
+        return (f"{kind} {name!r} does not exist in namespace {_meta(pod).get('namespace') or 'default'}: create it, "
+                f"or fix {f'secrets.{var}' if var else 'secrets:'} in kubernetes.yaml")
+    return ("a Secret or ConfigMap (or one of its keys) named under secrets: in kubernetes.yaml does not exist "
+            "in this namespace; create it or fix the name")
+
+
+def _env_reading(pod: Obj, container: str, kind: str, name: str, key: str | None) -> str | None:
+    ref_field = "secretKeyRef" if kind == "Secret" else "configMapKeyRef"
+    spec = pod.get("spec") or {}
+    for c in [*(spec.get("initContainers") or ()), *(spec.get("containers") or ())]:
+        if c.get("name") != container:
+            continue
+        for env in c.get("env") or ():
+            ref = (env.get("valueFrom") or {}).get(ref_field) or {}
+            if ref.get("name") == name and (key is None or ref.get("key") == key):
+                return str(env.get("name"))
     return None
 
 
@@ -417,7 +496,7 @@ def _unschedulable(pod: Obj, events: list[_Event], now: datetime, grace: GraceWi
 
 
 def _scheduling_reason(message: str) -> tuple[Category, str, str]:
-    insufficient = sorted(set(_INSUFFICIENT.findall(message)))
+    insufficient = sorted({found.rstrip(".") for found in _INSUFFICIENT.findall(message)})
     if insufficient:
         return (Category.UNSCHEDULABLE_RESOURCES, f"no node has enough {' and '.join(insufficient)} for the pod",
                 "lower resources.requests for this cluster in kubernetes.yaml, or add capacity; "
@@ -508,6 +587,12 @@ def pod_phase_summary(pod: Obj) -> str:
             return f"Failed: {status['reason']}"
         for cs in _all_container_statuses(pod):
             terminated = (cs.get("state") or {}).get("terminated") or {}
-            if int(terminated.get("exitCode", 0)) != 0:
-                return f"Failed: {terminated.get('reason') or 'Error'} (exit {terminated['exitCode']})"
+            if int(terminated.get("exitCode", 0)) == 0:
+                continue
+            reported = _termination_json(terminated.get("message"))
+            if terminated.get("reason") != "OOMKilled" and failed_step_name(reported):
+                # The agent exits 1 for any failed step; the step's own code is the one to show.
+                code = step_exit_code(reported)
+                return "Failed: a step failed" + (f" (exit code {code})" if code is not None else "")
+            return f"Failed: {terminated.get('reason') or 'Error'} (exit {terminated['exitCode']})"
     return phase

@@ -19,12 +19,13 @@ def with_context(command: str, context: str | None) -> str:
 
 
 def format_pending(d: Diagnosis, now: datetime | None = None) -> str:
-    """The status-line detail for a pending reason: ``ImagePull: image x cannot be pulled (fails in 95s)``."""
-    text = f"{d.category.value}: {d.summary}"
+    """The status-line detail for a pending reason: ``image x cannot be pulled (ImagePullBackOff), gives up
+    in 95s``. The category is left out: the summary says it in words, the final report names it."""
+    text = d.summary
     if d.deadline is not None and now is not None and not d.terminal:
         remaining = int((d.deadline - now).total_seconds())
         if remaining > 0:
-            text += f" (gives up in {remaining}s)"
+            text += f", gives up in {remaining}s"
     return text
 
 

@@ -1,5 +1,8 @@
 """Turn a failed supervision into the error the user reads: diagnosis first, then the fix.
 
+The container's last log lines are not repeated: a cluster run streams them live, so they
+are already on the user's screen right above the report.
+
 Gathering (events, log tails) happened in the supervisor; the classification is
 ``diagnose.diagnose`` and the wording ``render.format_diagnosis``. This module only picks
 the right inputs for the ending at hand and splits the report into message and hint.
@@ -8,6 +11,7 @@ the right inputs for the ending at hand and splits the report into message and h
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +31,9 @@ def explain_failure(result: SupervisionResult, events: Sequence[dict[str, Any]],
         found = Diagnosis(Category.JOB_FAILED, f"the Job failed: {reason}", terminal=True,
                           detail=result.end.message if result.end else "",
                           hint=f"kubectl -n {namespace} describe job {job_name}")
-    lines = format_diagnosis(found, context=context)
+    # The supervisor streamed every log line it keeps a tail of: the user has just read them,
+    # so the report does not print them a second time.
+    lines = format_diagnosis(replace(found, log_tail=()), context=context)
     hint = found.hint or None
     body = [line for line in lines if not line.startswith("hint: ")]
     head = f"workflow failed on cluster {cluster!r} (job {job_name}): {body[0]}"

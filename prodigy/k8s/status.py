@@ -15,7 +15,7 @@ import sys
 import threading
 from typing import IO, Protocol
 
-_COUNTDOWN = re.compile(r"\s*\(gives up in \d+s\)|\s\d+s$")
+_COUNTDOWN = re.compile(r",? gives up in \d+s|\s\d+s$")
 
 
 class Display(Protocol):
@@ -26,10 +26,10 @@ class Display(Protocol):
 
 
 def format_status(job: str, phase: str, detail: str = "", elapsed: float | None = None) -> str:
-    """``prodigy-hello-ab12: Pending (ImagePullBackOff: Back-off pulling image "x") 12s``."""
+    """``prodigy-hello-ab12: Pending — image x cannot be pulled (ImagePullBackOff), gives up in 95s 12s``."""
     text = f"{job}: {phase}"
     if detail:
-        text += f" ({detail})"
+        text += f" — {detail}"
     if elapsed is not None:
         text += f" {int(elapsed)}s"
     return text
@@ -50,13 +50,15 @@ class PlainDisplay:
             self.out.flush()
 
     def status(self, text: str) -> None:
-        # Elapsed seconds and countdowns change every tick; print only when the rest changes.
+        # Elapsed seconds and countdowns change every tick; print only when the rest changes,
+        # with the countdown (a CI log should say how long a pending reason is tolerated).
         key = _COUNTDOWN.sub("", text)
         with self._lock:
             if key == self._last_status:
                 return
             self._last_status = key
-            self.err.write(f"[prodigy] {key}\n")
+            shown = re.sub(r"\s\d+s$", "", text)
+            self.err.write(f"[prodigy] {shown}\n")
             self.err.flush()
 
     def info(self, text: str) -> None:

@@ -211,7 +211,10 @@ class Supervisor:
             phase = "Submitted"
         else:
             phase = "Waiting for the pod"
-        detail = format_pending(self.pending, self.wall_clock()) if self.pending is not None else ""
+        detail = ""
+        if self.pending is not None:
+            # The diagnosis names the reason in words; the pod's waiting reason would repeat it.
+            phase, detail = "Pending", format_pending(self.pending, self.wall_clock())
         self.display.status(format_status(self.run_ref.job_name, phase, detail, now - self.started))
 
     # --- logs ----------------------------------------------------------------------------------

@@ -139,32 +139,49 @@ def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, r
         console.info(f"The worktree is kept at {session.path}")
         console.info(fmt.format_resume_hint(session.id))
         return int(code)
-    try:
-        attached.transport.collect_and_land(kube, session, namespace=attached.run.cluster.namespace,
-                                            job_name=job_name, say=console.info)
-    except (TransportError, ProdigyError) as exc:
-        console.warn(f"could not bring the pod's commits back: {exc.message}")
+    if result.stuck is None and agent_started(result.pods):
+        # Only a workflow that started can have commits; collecting from a pod that never ran
+        # would only add a confusing warning under the real diagnosis.
+        try:
+            attached.transport.collect_and_land(kube, session, namespace=attached.run.cluster.namespace,
+                                                job_name=job_name, say=console.info)
+        except (TransportError, ProdigyError) as exc:
+            console.warn(f"could not bring the pod's commits back: {exc.message}")
     session = worktrees.load_session(session.id)    # landing recorded the collection in the metadata
     summary = agent_summary(result.pods)
     if summary is None:
         # The workflow never reported (image, scheduling, init container, OOM of the agent):
         # the cluster's diagnosis is the error; the session is kept for `prodigy resume`.
+        # Same order as a failed local run: the error, then where the work is and how to resume.
         worktrees.update(session, status=worktrees.SessionStatus.FAILED,
                          error=error.message.splitlines()[0] if error else "the pod did not report")
+        if error is not None:
+            console.error(f"Error: {error.message}")
+            if error.hint:
+                console.error(f"hint: {error.hint}")
         console.info(f"The worktree is kept at {session.path} (branch {session.branch})")
         console.info(fmt.format_resume_hint(session.id))
-        if error is not None:
-            raise error
-        return EXIT_FAILURE
+        return error.exit_code if error is not None else EXIT_FAILURE
     if error is not None and int(summary.get("exit_code", EXIT_FAILURE)) not in (0, EXIT_FAILURE):
         # The pod did not end by an ordinary step failure (OOM kill, deadline, eviction): the
-        # cluster's diagnosis is what explains it, so show it before the local summary.
-        console.error(f"Error: {error.message}")
+        # cluster's diagnosis explains the step error the local summary prints next, so it
+        # comes first, as the cause, not as a second "Error:".
+        console.error(f"Cause: {error.message}")
         if error.hint:
             console.error(f"hint: {error.hint}")
     workflow = load_workflow(attached.options.workflow_path).workflow
     return finish_session(session, workflow, execution_result(summary, time.monotonic() - started),
                           yes=attached.options.yes, console=console, verbosity=attached.options.verbosity)
+
+
+def agent_started(pods: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> bool:
+    """Did the workflow container of any pod get to run?"""
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or ():
+            if status.get("name") == AGENT_CONTAINER and (
+                    {"running", "terminated"} & set(status.get("state") or {}) or status.get("lastState")):
+                return True
+    return False
 
 
 def agent_summary(pods: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> dict[str, Any] | None:

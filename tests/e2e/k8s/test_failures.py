@@ -26,7 +26,9 @@ commands:
     # Reads like the local run: the step and its exit code, then where to resume.
     error = result.stderr
     assert "Error: Step 'shell: echo about-to-fail; exit 3' failed with exit code 3" in error
-    assert "Failed: Error" in error                                # the pod's phase on the status line
+    # Said once, as locally: the pod's log does not repeat the error the local finish prints.
+    assert (result.stdout + error).count("failed with exit code 3") == 1
+    assert "Failed: a step failed (exit code 3)" in error         # the status line: the step's code, not the agent's 1
     outcomes = [r for r in cook_env.runs() if r["event"] == "finished"]
     assert [r["outcome"] for r in outcomes] == ["failed"]
 
@@ -42,6 +44,7 @@ def test_unknown_image_is_diagnosed_after_the_pull_grace_and_the_job_removed(coo
     assert "registry.invalid/nobody/missing:1 cannot be pulled" in result.stderr
     assert "[ImagePull]" in result.stderr
     assert "kind load docker-image" in result.stderr             # the fix
+    assert "could not bring the pod's commits back" not in result.stderr   # nothing ran, nothing to collect
     assert time.monotonic() - started < 60                       # the grace window, not forever
     cook_env.wait_until(lambda: not cook_env.prodigy_objects(), timeout=30, what="the stuck Job is deleted")
 
@@ -70,6 +73,7 @@ commands:
     assert "ran out of memory" in result.stderr and "137" in result.stderr
     assert "96Mi" in result.stderr
     assert "resources.limits.memory" in result.stderr             # the fix
+    assert (result.stdout + result.stderr).count("failed with exit code 137") == 1
 
 
 def test_deadline_is_diagnosed(cook_env: CookEnv) -> None:
@@ -83,3 +87,28 @@ def test_deadline_is_diagnosed(cook_env: CookEnv) -> None:
     assert "exceeded its deadline of 3s" in result.stderr
     assert "active_deadline_seconds" in result.stderr
     assert time.monotonic() - started < 45
+
+
+def test_a_secret_key_missing_from_an_existing_secret_is_diagnosed_not_waited_on(cook_env: CookEnv) -> None:
+    # Preflight sees the Secret exists; only the kubelet finds the key missing (CreateContainerConfigError).
+    cook_env.cluster.kubectl("-n", cook_env.namespace, "create", "secret", "generic", "app-creds",
+                             "--from-literal=other=x")
+    cook_env.configure(secrets={"APP_TOKEN": {"secret": "app-creds", "key": "token"}})
+    workflow = cook_env.workflow("hello", 'name: hello\ncommands:\n  - shell: "echo never-runs"\n')
+    started = time.monotonic()
+
+    result = cook_env.cook(workflow)
+
+    assert result.returncode == 1
+    assert "never-runs" not in result.stdout
+    error = result.stderr
+    assert "Error: workflow failed on cluster" in error
+    assert "cannot be configured: couldn't find key token in Secret" in error and "[ContainerConfig]" in error
+    # The hint names the env var, the Secret and the key, and both ways to fix it.
+    assert "hint: env APP_TOKEN reads key 'token' of Secret 'app-creds', which has no such key" in error
+    assert f"kubectl -n {cook_env.namespace} edit secret app-creds" in error and "secrets.APP_TOKEN" in error
+    assert "could not bring the pod's commits back" not in error   # the workflow never started: nothing to collect
+    assert "Resume with: prodigy resume session-" in result.stdout + error
+    assert time.monotonic() - started < 60                         # a short grace, not forever
+    assert [r["outcome"] for r in cook_env.runs() if r["event"] == "finished"] == ["failed"]
+    cook_env.wait_until(lambda: not cook_env.prodigy_objects(), timeout=30, what="the stuck Job and its objects are deleted")

@@ -200,10 +200,27 @@ def test_failed_step_is_named_from_the_termination_message() -> None:
     pod = w.pod("Failed", containers=[w.terminated(1, "Error", summary)])
     d = must(run(failed_job(), [pod], logs={"prodigy-agent": ["test result: FAILED"]}))
     assert d.category is Category.NON_ZERO_EXIT
-    assert d.summary == "step shell: cargo test failed (exit 1)"
+    assert d.summary == "step 'shell: cargo test' failed"
     assert d.failed_step == "shell: cargo test"
     assert d.detail == "command exited with status 101"
     assert d.log_tail == ("test result: FAILED",)
+
+
+def test_a_failed_step_is_reported_with_its_own_exit_code_not_the_agents() -> None:
+    # The agent exits 1 for any failed step (like a local run); the step's code is in its error text.
+    summary = json.dumps({"status": "failed", "exit_code": 1, "failed_step": "shell: make; exit 3",
+                          "error": "Step 'shell: make; exit 3' failed with exit code 3\n\n=== Error Output ==="})
+    pod = w.pod("Failed", containers=[w.terminated(1, "Error", summary)])
+    d = must(run(failed_job(), [pod]))
+    assert d.summary == "step 'shell: make; exit 3' failed with exit code 3"
+    assert (d.failed_step, d.step_exit_code, d.exit_code) == ("shell: make; exit 3", 3, 1)
+    assert pod_phase_summary(pod) == "Failed: a step failed (exit code 3)"
+
+
+def test_an_explicit_step_exit_code_wins_over_the_error_text() -> None:
+    summary = json.dumps({"exit_code": 1, "failed_step": "claude: /fix", "step_exit_code": 2, "error": "boom"})
+    d = must(run(failed_job(), [w.pod("Failed", containers=[w.terminated(1, "Error", summary)])]))
+    assert (d.summary, d.step_exit_code) == ("step 'claude: /fix' failed with exit code 2", 2)
 
 
 def test_a_plain_text_termination_message_is_not_mistaken_for_json() -> None:
@@ -269,23 +286,23 @@ def test_the_newest_pod_is_diagnosed_first() -> None:
 def test_warning_events_are_deduplicated_and_counted() -> None:
     pod = image_pull_pod()
     events = [
-        w.event("Failed", "Error: ErrImagePull", count=2, first="2026-11-27T09:30:01Z"),
-        w.event("Failed", "Error: ErrImagePull", count=3, first="2026-11-27T09:30:20Z"),
+        w.event("Failed", "dial tcp: i/o timeout", count=2, first="2026-11-27T09:30:01Z"),
+        w.event("Failed", "dial tcp: i/o timeout", count=3, first="2026-11-27T09:30:20Z"),
         w.event("Pulling", 'Pulling image "prodigy-agent:nope"', type_="Normal"),
         w.event("Failed", "unrelated", name="some-other-pod"),
     ]
     d = must(run(w.job(), [pod], events))
-    assert d.events == (f"Failed on {w.POD} (x5): Error: ErrImagePull",)
+    assert d.events == (f"Failed on {w.POD} (x5): dial tcp: i/o timeout",)
 
 
 def test_events_k8s_io_shape_is_understood() -> None:
     new_style = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "type": "Warning", "reason": "FailedScheduling",
-                 "note": "0/1 nodes are available: 1 Insufficient cpu.", "eventTime": "2026-11-27T09:30:00.000000Z",
+                 "note": "0/2 nodes are available: 2 Insufficient cpu.", "eventTime": "2026-11-27T09:30:00.000000Z",
                  "regarding": {"kind": "Pod", "name": w.POD, "namespace": w.NS},
                  "series": {"count": 4, "lastObservedTime": "2026-11-27T09:31:00.000000Z"}}
     pod = w.pod(conditions=[w.unschedulable("0/1 nodes are available: 1 Insufficient cpu.")])
     d = must(run(w.job(), [pod], [new_style]))
-    assert d.events == (f"FailedScheduling on {w.POD} (x4): 0/1 nodes are available: 1 Insufficient cpu.",)
+    assert d.events == (f"FailedScheduling on {w.POD} (x4): 0/2 nodes are available: 2 Insufficient cpu.",)
 
 
 # --- status line ---------------------------------------------------------------------------------
@@ -316,3 +333,46 @@ def test_a_finished_init_container_does_not_hide_the_main_containers_problem() -
                 conditions=[w.scheduled()])
     d = must(run(w.job(), [pod], now=30))
     assert (d.category, d.terminal, d.container) == (Category.CONTAINER_CONFIG, True, "prodigy-agent")
+
+
+def _agent_reading(env: list[dict[str, Any]], message: str) -> dict[str, Any]:
+    pod = w.pod(containers=[w.waiting("CreateContainerConfigError", message)], conditions=[w.scheduled()])
+    pod["spec"]["containers"] = [{"name": "prodigy-agent", "env": env}]
+    return pod
+
+
+def test_a_missing_secret_key_names_the_env_var_the_secret_and_the_key() -> None:
+    env = [{"name": "LOG", "value": "x"},
+           {"name": "GITHUB_TOKEN", "valueFrom": {"secretKeyRef": {"name": "github", "key": "token"}}}]
+    message = "couldn't find key token in Secret prodigy-dev/github"
+    event = w.event("Failed", f"Error: {message}", count=5)
+    d = must(run(w.job(), [_agent_reading(env, message)], [event], now=30))
+    assert d.summary == f"container prodigy-agent cannot be configured: {message}"
+    assert d.detail == "" and d.events == ()          # the kubelet's message is said once, in the summary
+    assert "env GITHUB_TOKEN reads key 'token' of Secret 'github'" in d.hint
+    assert "kubectl -n prodigy-dev edit secret github" in d.hint and "secrets.GITHUB_TOKEN" in d.hint
+
+
+def test_a_missing_secret_names_the_env_var_that_needs_it() -> None:
+    env = [{"name": "NPM_TOKEN", "valueFrom": {"secretKeyRef": {"name": "npm", "key": "token"}}}]
+    d = must(run(w.job(), [_agent_reading(env, 'secret "npm" not found')], now=30))
+    assert d.hint.startswith("Secret 'npm' does not exist in namespace")
+    assert "secrets.NPM_TOKEN" in d.hint
+
+
+def test_warning_events_that_repeat_the_diagnosis_are_left_out() -> None:
+    events = [w.event("Failed", 'Failed to pull image "prodigy-agent:nope": not found', first="2026-11-27T09:30:01Z"),
+              w.event("Failed", "Error: ErrImagePull", first="2026-11-27T09:30:01Z"),
+              w.event("FailedMount", "MountVolume.SetUp failed for volume x", first="2026-11-27T09:30:01Z")]
+    d = must(run(w.job(), [image_pull_pod(message=BACKOFF_MSG.replace("failed to resolve reference "
+                                                                       '"docker.io/library/prodigy-agent:nope": ', ""))],
+                 events, now=200))
+    assert [line.split(": ", 1)[1] for line in d.events] == ["MountVolume.SetUp failed for volume x"]
+
+
+def test_the_pod_failure_policy_event_does_not_restate_the_exit_code() -> None:
+    pod = w.pod("Failed", containers=[w.terminated(137, "OOMKilled")])
+    event = w.event("PodFailurePolicy", f"Container prodigy-agent for pod {w.NS}/{w.POD} failed with exit code 137 "
+                    "matching FailJob rule at index 0", kind="Job", name=w.JOB)
+    d = must(run(failed_job("PodFailurePolicy", "Container prodigy-agent failed"), [pod], [event]))
+    assert d.category is Category.OOM_KILLED and d.events == ()

@@ -36,8 +36,8 @@ def test_minimal_report_has_no_empty_sections() -> None:
 def test_pending_detail_counts_down_to_the_deadline() -> None:
     d = Diagnosis(Category.IMAGE_PULL, "image x cannot be pulled (ImagePullBackOff)", terminal=False,
                   deadline=NOW + timedelta(seconds=95))
-    assert format_pending(d, NOW) == "ImagePull: image x cannot be pulled (ImagePullBackOff) (gives up in 95s)"
-    assert format_pending(d) == "ImagePull: image x cannot be pulled (ImagePullBackOff)"
+    assert format_pending(d, NOW) == "image x cannot be pulled (ImagePullBackOff), gives up in 95s"
+    assert format_pending(d) == "image x cannot be pulled (ImagePullBackOff)"
 
 
 def test_context_is_only_added_to_kubectl_commands() -> None:

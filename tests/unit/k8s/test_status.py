@@ -11,8 +11,11 @@ def test_plain_status_prints_changes_not_ticks() -> None:
     out, err = io.StringIO(), io.StringIO()
     display = PlainDisplay(out, err)
     for second in range(3):
-        display.status(format_status("job-1", "Pending", f"ImagePull: x (gives up in {100 - second}s)", second))
+        display.status(format_status("job-1", "Pending", f"image x cannot be pulled, gives up in {100 - second}s",
+                                     second))
     display.status(format_status("job-1", "Running", "", 4))
     display.log("hello")
-    assert err.getvalue().splitlines() == ["[prodigy] job-1: Pending (ImagePull: x)", "[prodigy] job-1: Running"]
+    # The first line of a pending reason says how long it is tolerated; ticks print nothing.
+    assert err.getvalue().splitlines() == ["[prodigy] job-1: Pending — image x cannot be pulled, gives up in 100s",
+                                           "[prodigy] job-1: Running"]
     assert out.getvalue() == "hello\n"
