@@ -13,6 +13,8 @@ baseline on an equivalent Job (`kubectl create -f` + `kubectl logs -f` + `kubect
               (prodigy: includes the repository transport's result collection and the merge)
 
 Then 10 `prodigy cook --cluster` processes at once: all must succeed; peak RSS of each.
+Last, the floor: a fresh interpreter importing the official client vs one kubectl call.
+`PRODIGY_TRACE=1 prodigy cook ...` shows where one submission's time goes.
 Targets (issue 4): submit p50 <= 1.0 s and <= 1.5x kubectl; line p50 <= 0.3 s;
 exit <= 1.5 s; 10 concurrent runs succeed with each client <= 150 MiB.
 """
@@ -139,20 +141,38 @@ def kubectl_round(kubectl: list[str], namespace: str, image: str, watch: JobWatc
 
 
 def concurrent(env: dict[str, str], repo: Path, count: int) -> list[tuple[int, int]]:
-    """(exit code, peak RSS KiB) of `count` simultaneous runs."""
+    """(exit code, peak RSS KiB) of `count` simultaneous runs; a failed run's stderr is shown."""
     processes = []
     for i in range(count):
         workflow = repo / f"c{i}.yaml"
         workflow.write_text(f"name: bench\ncommands:\n  - shell: \"echo concurrent-{i}; sleep 2\"\n")
         rss_file = repo.parent / f"rss-{i}.txt"
-        processes.append((subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", str(rss_file), str(PRODIGY), "cook",
-                                            str(workflow), "--cluster", "bench", "-y"], cwd=repo, env=env,
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), rss_file))
+        err_file = repo.parent / f"err-{i}.txt"
+        with err_file.open("w") as err:
+            processes.append((subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", str(rss_file), str(PRODIGY),
+                                                "cook", str(workflow), "--cluster", "bench", "-y"], cwd=repo,
+                                               env=env, stdout=subprocess.DEVNULL, stderr=err), rss_file, err_file))
     results = []
-    for process, rss_file in processes:
+    for process, rss_file, err_file in processes:
         process.wait()
+        if process.returncode != 0:
+            print(f"concurrent run failed ({process.returncode}):\n{err_file.read_text()[-2000:]}", file=sys.stderr)
         results.append((process.returncode, int(rss_file.read_text().split()[-1])))
     return results
+
+
+def floor(kubectl: list[str], namespace: str) -> tuple[float, float]:
+    """p50 seconds of what no Python CLI on the official client can go below (a fresh
+    interpreter importing ``kubernetes.config``), and of one whole ``kubectl`` call."""
+    def timed(argv: list[str]) -> float:
+        started = time.monotonic()
+        subprocess.run(argv, check=True, capture_output=True)
+        return time.monotonic() - started
+
+    python = str(ROOT / ".venv" / "bin" / "python")
+    imports = [timed([python, "-c", "import kubernetes.config"]) for _ in range(5)]
+    kubectl_get = [timed([*kubectl, "-n", namespace, "get", "jobs", "-o", "name"]) for _ in range(5)]
+    return p50(imports), p50(kubectl_get)
 
 
 def p50(values: list[float]) -> float:
@@ -207,6 +227,7 @@ def main() -> None:
         watch.close()
         kube.close()
         conc = concurrent(env, repo, 10)
+        import_floor, kubectl_call = floor(kubectl, args.namespace)
 
         def row(label: str, key: str) -> str:
             ours, theirs = p50([r[key] for r in prodigy_runs]), p50([r[key] for r in kubectl_runs])
@@ -218,6 +239,8 @@ def main() -> None:
         print(row("last line -> client exit", "exit"))
         print(row("whole run", "total"))
         print("prodigy submit samples:", " ".join(f"{r['submit']:.3f}" for r in prodigy_runs))
+        print(f"floor: `python -c 'import kubernetes.config'` p50 {import_floor:.3f}s; "
+              f"one `kubectl get` p50 {kubectl_call:.3f}s")
         ok = sum(1 for code, _ in conc if code == 0)
         print(f"10 concurrent runs: {ok}/10 succeeded; peak RSS per client MiB: "
               + " ".join(f"{rss / 1024:.0f}" for _, rss in conc) + f" (max {max(r for _, r in conc) / 1024:.0f})")

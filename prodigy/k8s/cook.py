@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from prodigy.errors import EXIT_OK, ProdigyError, UsageError, WorkflowFailed
-from prodigy.k8s import runindex
+from prodigy.k8s import runindex, trace
 from prodigy.k8s.cancel import Interrupts
 from prodigy.k8s.config.loader import load_kubernetes_config
 from prodigy.k8s.config.resolve import ClusterOverrides, ResolvedCluster, resolve_cluster
@@ -121,23 +122,29 @@ def dry_run(run: ClusterRun) -> str:
 def run_on_cluster(options: RunOptions) -> int:
     """Entry point from the CLI (``prodigy.local.session.cook`` dispatches here)."""
     started = time.monotonic()
-    if not options.dry_run:
-        from prodigy.k8s.clients import prewarm
-
-        prewarm()
     run = plan(options, os.environ)
+    trace.mark("planned (workflow valid, cluster resolved)")
     # Repository transport (prodigy.k8s.transport.flow): ships the repository at HEAD and brings
     # the pod's commits back onto a local session branch, then finishes like a local run.
     from prodigy.k8s.transport.flow import attach, run_attached
     from prodigy.ui.console import Console
 
     console = Console(options.verbosity)
-    attached = attach(run, options, console)
     if options.dry_run:
+        attached = attach(run, options, console)
         attached.transport.close()
         print(dry_run(attached.run), end="")
         return EXIT_OK
-    return run_attached(attached, console, started)
+    # Read-only cluster checks overlap the repository packing; nothing is created before
+    # both are done (run_attached waits for the connection before its first side effect).
+    connection = Connection.start(run)
+    try:
+        attached = attach(run, options, console)
+        trace.mark("repository packed")
+    except BaseException:
+        connection.abandon()
+        raise
+    return run_attached(attached, console, started, connection=connection)
 
 
 def preflight(kube: Kube, run: ClusterRun) -> None:
@@ -146,6 +153,82 @@ def preflight(kube: Kube, run: ClusterRun) -> None:
     preflight_or_raise(kube, run.cluster.namespace, needs_secret=bool(run.inputs.credentials),
                        image_pull_secrets=run.cluster.image_pull_secrets,
                        env_secrets=[ref.secret for ref in run.cluster.secrets.values()])
+
+
+class Connection:
+    """``connect`` then ``preflight`` for a planned run, on a worker thread.
+
+    Started as soon as ``plan`` has resolved the cluster, so the client import, loading the
+    credentials (an exec plugin such as ``aws eks get-token`` takes a second or more) and the
+    preflight round trips overlap the repository packing instead of following it. The gate
+    is unchanged: ``result()`` is the only way to the connection, and it re-raises what
+    connect or preflight raised, so nothing is submitted or created before preflight passed.
+
+    Preflight reads only the run's cluster entry and whether it forwards credentials; the
+    repository transport (``attach``) changes neither, so checking the plan is checking the
+    run that will be submitted.
+    """
+
+    def __init__(self, run: ClusterRun, *, connect: Callable[[ClusterRun], Kube] | None = None,
+                 check: Callable[[Kube, ClusterRun], None] | None = None) -> None:
+        self.run = run
+        self._connect = connect or _connect
+        self._check = check or preflight
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._kube: Kube | None = None
+        self._error: BaseException | None = None
+        # A daemon thread: a CLI that fails for a local reason exits at once even while an
+        # unreachable server is still being retried here.
+        self._thread = threading.Thread(target=self._work, name="prodigy-connect", daemon=True)
+
+    @classmethod
+    def start(cls, run: ClusterRun, *, connect: Callable[[ClusterRun], Kube] | None = None,
+              check: Callable[[Kube, ClusterRun], None] | None = None) -> Connection:
+        connection = cls(run, connect=connect, check=check)
+        connection._thread.start()
+        return connection
+
+    def result(self) -> Kube:
+        """The checked connection (the caller closes it); raises what connect/preflight raised."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._kube is not None
+        return self._kube
+
+    def abandon(self) -> None:
+        """The run failed before it needed the connection: close it whenever it is ready."""
+        with self._lock:
+            self._abandoned = True
+            kube = self._kube if self._done.is_set() else None
+        if kube is not None:
+            kube.close()
+
+    def _work(self) -> None:
+        kube: Kube | None = None
+        try:
+            kube = self._connect(self.run)
+            self._check(kube, self.run)
+            trace.mark("preflight passed")
+        except BaseException as exc:  # handed to result(); this thread must not print it
+            self._error = exc
+            if kube is not None:
+                kube.close()
+            kube = None
+        with self._lock:
+            self._kube = kube
+            self._done.set()
+            abandoned = self._abandoned
+        if abandoned and kube is not None:
+            kube.close()
+
+
+def _connect(run: ClusterRun) -> Kube:
+    from prodigy.k8s.clients import connect
+
+    return connect(run.cluster.name, kubeconfig_path=run.cluster.kubeconfig_path, context=run.cluster.context)
 
 
 def submit(kube: Kube, run: ClusterRun, display: Display, interrupts: Interrupts,
@@ -157,6 +240,7 @@ def submit(kube: Kube, run: ClusterRun, display: Display, interrupts: Interrupts
     job_name = run.objects.job["metadata"]["name"]
 
     def recorded(name: str, _uid: str) -> None:
+        trace.mark(f"Job {name} created (suspended)")
         runindex.record_submitted(run_id=run.run_id, cluster=run.cluster.name, context=kube.context,
                                   namespace=run.cluster.namespace, job=name, workflow=run.workflow_name,
                                   image=run.cluster.image)
@@ -171,6 +255,7 @@ def submit(kube: Kube, run: ClusterRun, display: Display, interrupts: Interrupts
                                  reason=exc.message)
         _delete_partial(kube, run)
         raise
+    trace.mark("Job resumed (owned objects created)")
     display.info(f"submitted Job {job_name} to cluster {run.cluster.name} (namespace {run.cluster.namespace}, "
                  f"image {run.cluster.image})")
     return submitted

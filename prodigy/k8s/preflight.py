@@ -2,21 +2,24 @@
 
 Answers, before anything is created, the questions whose failure would otherwise surface
 halfway through a run: is the API server reachable (within a bounded time), are the
-credentials accepted, does the namespace exist, may we do every verb a run needs
-(SelfSubjectAccessReview per verb and resource), and do the referenced Secrets exist.
+credentials accepted, does the namespace exist, may we do every verb a run needs (one
+SelfSubjectRulesReview; a SelfSubjectAccessReview per verb and resource the rules do not
+visibly grant, so every denial is the authorizer's own answer), and do the referenced
+Secrets exist.
 Checks that cannot be decided (e.g. no permission to read namespaces) are reported as
 skipped, never as failures: preflight must not reject a setup that would work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from prodigy.k8s.clients import Kube
-from prodigy.k8s.errors import Forbidden, NotFound, PreflightError, Unauthorized
+from prodigy.k8s.errors import Forbidden, KubeError, NotFound, PreflightError, Unauthorized
 from prodigy.k8s.retry import RetryPolicy, call_with_retry
 
 REACHABILITY_DEADLINE = 8.0   # seconds: "unreachable" must be said within 10 s of asking
@@ -121,6 +124,72 @@ def can_i(kube: Kube, namespace: str, permission: Permission) -> tuple[bool, str
     return bool(status.get("allowed")), str(status.get("reason") or status.get("evaluationError") or "")
 
 
+def rule_grants(rule: Mapping[str, Any], permission: Permission) -> bool:
+    """Does one ``resourceRules`` entry of a SelfSubjectRulesReview allow ``permission`` on
+    any object of its kind? RBAC's matching: ``*`` for verbs, groups and resources,
+    ``resource/subresource``, and ``*/subresource``. A rule limited to ``resourceNames`` does
+    not count: a run's objects have names no admin knew in advance."""
+    if rule.get("resourceNames"):
+        return False
+    verbs, groups, resources = (rule.get(key) or () for key in ("verbs", "apiGroups", "resources"))
+    if "*" not in verbs and permission.verb not in verbs:
+        return False
+    if "*" not in groups and permission.group not in groups:
+        return False
+    if permission.subresource:
+        wanted = {"*", f"{permission.resource}/{permission.subresource}", f"*/{permission.subresource}"}
+    else:
+        wanted = {"*", permission.resource}
+    return bool(wanted & set(resources))
+
+
+def granted_by_rules(kube: Kube, namespace: str, wanted: Sequence[Permission]) -> set[Permission]:
+    """The permissions the user's rules in ``namespace`` visibly grant, from one
+    SelfSubjectRulesReview instead of one SelfSubjectAccessReview per permission.
+
+    Only ever a shortcut for "allowed": the rules list can be incomplete (authorizers other
+    than RBAC, such as a cloud's webhook, cannot enumerate theirs), so a permission not shown
+    here is asked with a SelfSubjectAccessReview, whose answer (and reason) is authoritative.
+    Any trouble with the review itself just means no shortcut."""
+    try:
+        review = kube.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+                              body={"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+                                    "spec": {"namespace": namespace}},
+                              action="listing permissions")
+    except KubeError:
+        return set()
+    rules = (review.get("status") or {}).get("resourceRules") or []
+    return {p for p in wanted if any(rule_grants(rule, p) for rule in rules if isinstance(rule, Mapping))}
+
+
+def _namespace_check(kube: Kube, namespace: str) -> Check:
+    name = f"namespace {namespace} exists"
+    try:
+        kube.request("GET", f"/api/v1/namespaces/{namespace}", action=f"reading namespace {namespace}")
+    except NotFound:
+        return Check(name, CheckStatus.FAILED, f"namespace {namespace!r} does not exist",
+                     hint=f"create it (kubectl create namespace {namespace}) or set `namespace:` "
+                          "for this cluster in kubernetes.yaml / pass --namespace")
+    except Forbidden:
+        return Check(name, CheckStatus.SKIPPED, "no permission to read namespaces; not verified")
+    return Check(name, CheckStatus.OK)
+
+
+def _permission_check(permission: Permission, allowed: bool, reason: str, *, user: str, namespace: str) -> Check:
+    name = f"may {permission}"
+    if allowed:
+        return Check(name, CheckStatus.OK)
+    target = f"{permission.resource}{'/' + permission.subresource if permission.subresource else ''}"
+    return Check(
+        name, CheckStatus.FAILED,
+        f"user {user} may not {permission.verb} {target}"
+        f"{' (' + permission.group + ')' if permission.group else ''} in namespace {namespace!r}"
+        f"{': ' + reason if reason else ''}",
+        hint=f"ask an admin for a Role granting `{permission.verb}` on `{target}` in {namespace} "
+             f"(check with: kubectl auth can-i {permission.verb} "
+             f"{target}{'.' + permission.group if permission.group else ''} -n {namespace})")
+
+
 def _secret_check(kube: Kube, namespace: str, name: str, purpose: str) -> Check:
     label = f"secret {name} exists ({purpose})"
     try:
@@ -136,49 +205,34 @@ def _secret_check(kube: Kube, namespace: str, name: str, purpose: str) -> Check:
 def run_preflight(kube: Kube, namespace: str, *, needs_secret: bool = False,
                   image_pull_secrets: Sequence[str] = (), env_secrets: Iterable[str] = ()) -> PreflightReport:
     """All checks; stops early only when later checks cannot mean anything (unreachable server,
-    rejected credentials). Raises Unreachable/Unauthorized for those, else returns the report."""
+    rejected credentials). Raises Unreachable/Unauthorized for those, else returns the report.
+
+    Latency: every preflight precedes a submission, so it costs two round trips, not one per
+    check: reachability first (it alone is retried, within REACHABILITY_DEADLINE), then the
+    independent questions at once on the pooled connections. Permissions come from one rules
+    review; access reviews are asked only for what it does not visibly grant.
+    """
     version = check_reachable(kube)
-    user = whoami(kube)
-    checks = [Check(f"API server {kube.server} reachable", CheckStatus.OK, version),
-              Check("credentials accepted", CheckStatus.OK, f"user {user}")]
-
-    try:
-        kube.request("GET", f"/api/v1/namespaces/{namespace}", action=f"reading namespace {namespace}")
-        checks.append(Check(f"namespace {namespace} exists", CheckStatus.OK))
-    except NotFound:
-        checks.append(Check(f"namespace {namespace} exists", CheckStatus.FAILED,
-                            f"namespace {namespace!r} does not exist",
-                            hint=f"create it (kubectl create namespace {namespace}) or set `namespace:` "
-                                 "for this cluster in kubernetes.yaml / pass --namespace"))
-    except Forbidden:
-        checks.append(Check(f"namespace {namespace} exists", CheckStatus.SKIPPED,
-                            "no permission to read namespaces; not verified"))
-
     wanted = list(RUN_PERMISSIONS) + ([SECRET_PERMISSION] if needs_secret else [])
-    # The reviews are independent; asking in parallel keeps preflight near one round trip.
-    with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
-        answers = list(pool.map(lambda p: can_i(kube, namespace, p), wanted))
-    for permission, (allowed, reason) in zip(wanted, answers, strict=True):
-        name = f"may {permission}"
-        if allowed:
-            checks.append(Check(name, CheckStatus.OK))
-        else:
-            checks.append(Check(
-                name, CheckStatus.FAILED,
-                f"user {user} may not {permission.verb} {permission.resource}"
-                f"{'/' + permission.subresource if permission.subresource else ''}"
-                f"{' (' + permission.group + ')' if permission.group else ''} in namespace {namespace!r}"
-                f"{': ' + reason if reason else ''}",
-                hint=f"ask an admin for a Role granting `{permission.verb}` on `{permission.resource}"
-                     f"{'/' + permission.subresource if permission.subresource else ''}` in {namespace} "
-                     f"(check with: kubectl auth can-i {permission.verb} "
-                     f"{permission.resource}{'/' + permission.subresource if permission.subresource else ''}"
-                     f"{'.' + permission.group if permission.group else ''} -n {namespace})"))
-
-    for name in image_pull_secrets:
-        checks.append(_secret_check(kube, namespace, name, "image_pull_secrets"))
-    for name in sorted(set(env_secrets)):
-        checks.append(_secret_check(kube, namespace, name, "secrets"))
+    secrets = [(name, "image_pull_secrets") for name in image_pull_secrets] + \
+              [(name, "secrets") for name in sorted(set(env_secrets))]
+    with ThreadPoolExecutor(max_workers=max(3 + len(secrets), len(wanted)), thread_name_prefix="prodigy-preflight") as pool:
+        asked_user = pool.submit(whoami, kube)
+        asked_namespace = pool.submit(_namespace_check, kube, namespace)
+        asked_rules = pool.submit(granted_by_rules, kube, namespace, wanted)
+        asked_secrets = [pool.submit(_secret_check, kube, namespace, name, purpose) for name, purpose in secrets]
+        user = asked_user.result()      # rejected credentials: the other answers mean nothing
+        granted = asked_rules.result()
+        unsure = [p for p in wanted if p not in granted]
+        # The reviews are independent; asking in parallel keeps this near one round trip.
+        reviews = dict(zip(unsure, pool.map(lambda p: can_i(kube, namespace, p), unsure), strict=True))
+        checks = [Check(f"API server {kube.server} reachable", CheckStatus.OK, version),
+                  Check("credentials accepted", CheckStatus.OK, f"user {user}"),
+                  asked_namespace.result()]
+        for permission in wanted:
+            allowed, reason = reviews.get(permission, (True, ""))
+            checks.append(_permission_check(permission, allowed, reason, user=user, namespace=namespace))
+        checks += [asked.result() for asked in asked_secrets]
     return PreflightReport(kube.name, namespace, kube.server, user, tuple(checks))
 
 

@@ -36,6 +36,7 @@ from prodigy.local import worktrees
 from prodigy.options import RunOptions
 
 if TYPE_CHECKING:
+    from prodigy.k8s import cook
     from prodigy.k8s.clients import Kube
     from prodigy.k8s.cook import ClusterRun
     from prodigy.k8s.supervise import SupervisionResult
@@ -77,11 +78,12 @@ def attach(run: ClusterRun, options: RunOptions, console: Console, *, session_id
     return AttachedRun(planned, transport, original, options)
 
 
-def run_attached(attached: AttachedRun, console: Console, started: float) -> int:
-    """connect -> preflight -> local session -> submit (+ upload) -> supervise -> finish + land."""
+def run_attached(attached: AttachedRun, console: Console, started: float,
+                 connection: cook.Connection | None = None) -> int:
+    """connect -> preflight -> local session -> submit (+ upload) -> supervise -> finish + land.
+    ``connection``: connect + preflight already under way (cook.run_on_cluster starts it early)."""
     from prodigy.k8s import cook
     from prodigy.k8s.cancel import Interrupts
-    from prodigy.k8s.clients import connect
     from prodigy.k8s.manifests.metadata import run_labels
     from prodigy.k8s.status import make_display
 
@@ -90,9 +92,8 @@ def run_attached(attached: AttachedRun, console: Console, started: float) -> int
     interrupts = Interrupts()
     try:
         with interrupts.installed():
-            kube = connect(run.cluster.name, kubeconfig_path=run.cluster.kubeconfig_path, context=run.cluster.context)
+            kube = (connection or cook.Connection.start(run)).result()   # preflight passed
             try:
-                cook.preflight(kube, run)
                 if interrupts.requested.is_set():
                     print("cancelled (nothing was submitted)", flush=True)
                     return interrupts.exit_code
