@@ -16,12 +16,13 @@ from prodigy.local.executor import ExecutionRequest, ExecutionResult, ExecutionS
 from prodigy.local.session import finish_session
 from prodigy.ui.console import Console
 from prodigy.workflow.loader import parse_workflow
+from prodigy.workflow.model import Workflow
 from testing.repos import branches, commit_files, git, log_subjects
 
 from .conftest import write
 
 
-def _workflow(text: str, path: Path):  # noqa: ANN202 - the loader's Workflow
+def _workflow(text: str, path: Path) -> Workflow:
     return parse_workflow(text, path).workflow
 
 
