@@ -98,11 +98,13 @@ def run_attached(attached: AttachedRun, console: Console, started: float,
                     print("cancelled (nothing was submitted)", flush=True)
                     return interrupts.exit_code
                 job_name = run.objects.job["metadata"]["name"]
+                resuming = gitops.branch_exists(transport.repo, transport.branch)   # `prodigy resume`
                 session = transport.open_session(
                     original_branch=attached.original_branch, workflow_path=attached.options.workflow_path,
                     namespace=run.cluster.namespace, job=job_name, run_args=attached.options.args,
                     max_iterations=attached.options.max_iterations)
-                console.info(f"Created worktree at: {session.path}")
+                if not resuming:   # a resume already said "Resuming session: ..." about this worktree
+                    console.info(f"Created worktree at: {session.path}")
 
                 def upload(name: str, uid: str) -> None:
                     transport.upload(kube, namespace=run.cluster.namespace, job_name=name, job_uid=uid,
@@ -314,7 +316,8 @@ def _collect_if_finished(session: Session, info: Mapping[str, Any], options: Run
                       if c.get("status") == "True"}
         if not conditions & {"Complete", "Failed"}:
             raise UsageError(f"Job {job_name} of session {session.id} is still running on cluster {cluster.name}",
-                             hint=f"wait for it, then run `prodigy resume {session.id}` again to collect its commits")
+                             hint="wait for it to finish, then run this command again to collect its commits "
+                                  f"(`prodigy cluster collect {session.id}` and `prodigy resume {session.id}` both do)")
         console.info(f"Collecting the results of Job {job_name} (session {session.id})")
         collect_and_land(kube, session, namespace=namespace, job_name=job_name, expected_base=info["base_sha"],
                          remote_url=cluster.repo.remote_url if info.get("repo_mode") == "remote" else None,

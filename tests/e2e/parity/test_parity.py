@@ -210,6 +210,7 @@ def test_resume_continues_a_failed_cluster_run_from_its_checkpoint(parity: Parit
     subjects = [line.split("|")[2] for line in first.history("main")]
     assert subjects[:3] == ["step 1", "recorded a try", "step 3"]
     assert "second try" in resumed.stdout
+    assert "Created worktree" not in resumed.stdout     # the resume reuses the session's worktree, as locally
 
 
 SLOW_COMMIT = ("- shell: \"echo done > done.txt && git add done.txt && git commit -qm 'made while the client was gone'\"\n"
