@@ -84,6 +84,7 @@ def initialise(repo: Path, *, force: bool = False) -> list[str]:
         existed = path.exists()
         path.write_text(text)
         report.append(f"{'replaced' if existed else 'created '} {relative}")
-    report.append("Commit these files: a run's worktree only sees what is committed.")
-    report.append("Try it: prodigy run .prodigy/workflow.yml")
+    report.append("Next, commit them (a run's worktree only sees committed files), then try the sample:")
+    report.append("  git add .prodigy .claude && git commit -m 'Add prodigy workflow'")
+    report.append("  prodigy run .prodigy/workflow.yml")
     return report

@@ -112,8 +112,7 @@ def cook(options: RunOptions, *, console: Console | None = None, stdin: TextIO |
         console.info(format_plan(prepared.workflow, inputs=prepared.args, max_iterations=options.max_iterations))
         return EXIT_OK
     if prepared.uncommitted:
-        console.warn(f"{len(prepared.uncommitted)} uncommitted change(s) in {prepared.repo} are not included in "
-                     "this run (the worktree starts from the last commit)")
+        console.warn(fmt.format_uncommitted_warning(prepared.repo, prepared.uncommitted))
     with interrupts_raise():
         session = worktrees.create_session(
             prepared.repo, original_branch=prepared.original_branch, workflow_path=options.workflow_path,

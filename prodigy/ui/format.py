@@ -82,6 +82,14 @@ def format_resume_hint(session_id: str) -> str:
     return f"Resume with: prodigy resume {session_id}"
 
 
+def format_uncommitted_warning(repo: object, changes: Sequence[str], shown: int = 3) -> str:
+    """Which uncommitted paths a run leaves out. `changes` are `git status --porcelain` lines."""
+    paths = [line[3:] if len(line) > 3 else line for line in changes]
+    names = ", ".join(paths[:shown]) + (f" and {len(changes) - shown} more" if len(changes) > shown else "")
+    return (f"{plural(len(changes), 'uncommitted change')} in {repo} will not be in this run ({names}): "
+            "the worktree starts from the last commit; commit first to include them")
+
+
 def format_discard_hint(session_id: str) -> str:
     return f"Discard with: prodigy worktree clean -f {session_id}"
 

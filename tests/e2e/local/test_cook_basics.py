@@ -117,7 +117,8 @@ def test_uncommitted_changes_are_reported_as_not_included(run_prodigy: RunProdig
     wf = write(repo / "wf.yml", "- shell: cat README.md\n")
     result = run_prodigy("cook", str(wf), "-y")
     assert result.exit_code == 0, result.output
-    assert "uncommitted change(s)" in result.stderr and "not included" in result.stderr
+    # wf.yml is untracked too: both are named.
+    assert "2 uncommitted changes" in result.stderr and "will not be in this run (README.md, wf.yml)" in result.stderr
     assert "# project" in result.stdout          # the worktree has the committed README
     assert (repo / "README.md").read_text() == "local edit\n"
 

@@ -27,3 +27,13 @@ def test_broken_example_fails_then_resumes(run_prodigy: RunProdigy, repo: Path) 
     assert resumed.exit_code == 0, resumed.output
     subjects = log_subjects(repo)
     assert subjects.count("Step 1 (kept across the resume)") == 1 and "Step 2 (after the resume)" in subjects
+
+
+def test_claude_example_runs_with_the_stand_in_and_its_scenario(run_prodigy: RunProdigy, repo: Path) -> None:
+    env = {"FAKE_CLAUDE_SCENARIO": str(REPO_ROOT / "examples" / "fake-claude-scenario.json")}
+    result = run_prodigy("run", str(REPO_ROOT / "examples" / "hello-claude.yml"), "--args", "Ada", "-y", env=env)
+    assert result.exit_code == 0, result.output
+    assert "Wrote NOTE.md and committed it." in result.stdout
+    assert (repo / "NOTE.md").read_text() == "Hello from the stand-in for Claude.\n"
+    subjects = log_subjects(repo)
+    assert subjects[0].startswith("Merge worktree 'prodigy-session-") and "Add NOTE.md" in subjects
