@@ -128,7 +128,8 @@ def resume(session: str | None, path: Path, yes: bool, verbose: int, quiet: bool
               help="The git repository to work on.")
 @click.option("-y", "--yes", is_flag=True, help="Merge the worktree back without asking.")
 @click.option("-v", "--verbose", count=True, help="More output.")
-def exec_(command: str, retry: int, timeout: int | None, path: Path, yes: bool, verbose: int) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and the closing summary.")
+def exec_(command: str, retry: int, timeout: int | None, path: Path, yes: bool, verbose: int, quiet: bool) -> None:
     """Run one command as a one-step workflow in a worktree.
 
     COMMAND is "shell: <command>" or "claude: /<slash-command> ..."; a bare "/name" is a Claude
@@ -140,7 +141,7 @@ def exec_(command: str, retry: int, timeout: int | None, path: Path, yes: bool, 
 
     workflow_file = write_single_step_workflow(command, retry=retry, timeout=timeout)
     options = RunOptions(workflow_path=workflow_file, repo_path=path.expanduser().absolute(), yes=yes,
-                         verbosity=verbose)
+                         verbosity=_verbosity(verbose, quiet))
     _exit(cook_locally(options))
 
 
