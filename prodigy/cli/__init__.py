@@ -11,7 +11,18 @@ from prodigy import __version__
 from prodigy.errors import EXIT_INTERNAL, EXIT_SIGINT, ProdigyError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OrderedGroup(click.Group):
+    """Lists commands in the order a user meets them (run, recover, inspect), not alphabetically."""
+
+    ORDER = ("cook", "run", "resume", "exec", "validate", "init", "worktree", "cluster", "agent")
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: index for index, name in enumerate(self.ORDER)}
+        return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
+
+
+@click.group(cls=_OrderedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="prodigy")
 def cli() -> None:
     """Run AI-assisted development workflows in isolated git worktrees.

@@ -16,7 +16,12 @@ def _echo(lines: list[str]) -> None:
 
 @cli.group("cluster")
 def cluster() -> None:
-    """Kubernetes clusters from ~/.prodigy/kubernetes.yaml (for `cook --cluster NAME`)."""
+    """Inspect, check and clean up Kubernetes clusters.
+
+    These are the clusters `prodigy cook WORKFLOW --cluster NAME` runs on.
+
+    Clusters are named in ~/.prodigy/kubernetes.yaml; a kubeconfig context name works too.
+    """
 
 
 @cluster.command("list")
