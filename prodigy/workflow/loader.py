@@ -57,14 +57,27 @@ def load_workflow(path: Path) -> LoadedWorkflow:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise WorkflowFileError(f"Workflow file not found: {path}", hint="check the path and try again") from None
+        raise WorkflowFileError(f"Workflow file not found: {path}", hint=_nearby_workflows_hint(path)) from None
     except IsADirectoryError:
-        raise WorkflowFileError(f"Workflow path is a directory, not a file: {path}") from None
+        raise WorkflowFileError(f"Workflow path is a directory, not a file: {path}",
+                                hint=_nearby_workflows_hint(path / "workflow.yml")) from None
     except UnicodeDecodeError as error:
         raise WorkflowFileError(f"Workflow file {path} is not UTF-8 text ({error.reason})") from None
     except OSError as error:
         raise WorkflowFileError(f"Cannot read workflow file {path}: {error.strerror}") from None
     return parse_workflow(text, path)
+
+
+def _nearby_workflows_hint(path: Path, limit: int = 5) -> str:
+    """Name the workflow files next to ``path`` (and in ``.prodigy/``) so a typo is easy to fix."""
+    folders = [path.parent, path.parent / ".prodigy"]
+    found = sorted({candidate for folder in folders if folder.is_dir()
+                    for suffix in (*YAML_SUFFIXES, ".json") for candidate in folder.glob(f"*{suffix}")})
+    if not found:
+        return "check the path; `prodigy init` creates .prodigy/workflow.yml"
+    names = ", ".join(str(candidate) for candidate in found[:limit])
+    more = f" (and {len(found) - limit} more)" if len(found) > limit else ""
+    return f"workflow files nearby: {names}{more}"
 
 
 def parse_workflow(text: str, path: Path) -> LoadedWorkflow:

@@ -315,3 +315,16 @@ def test_json_text_loads_the_same_as_json_and_as_yaml(steps: list[tuple[str, str
 def test_when_written_as_a_yaml_boolean_is_kept_as_text() -> None:
     step = load_text("- shell: make\n  when: true\n").workflow.steps[0]
     assert step.when == "true"
+
+
+def test_missing_file_names_the_workflows_that_do_exist(tmp_path: Path) -> None:
+    (tmp_path / "deploy.yml").write_text("- shell: echo\n")
+    (tmp_path / ".prodigy").mkdir()
+    (tmp_path / ".prodigy" / "workflow.yml").write_text("- shell: echo\n")
+    with pytest.raises(WorkflowFileError) as caught:
+        load_workflow(tmp_path / "deplyo.yml")
+    assert caught.value.hint == (f"workflow files nearby: {tmp_path / '.prodigy' / 'workflow.yml'}, "
+                                 f"{tmp_path / 'deploy.yml'}")
+    with pytest.raises(WorkflowFileError) as caught:
+        load_workflow(tmp_path / "empty-dir" / "x.yml")
+    assert caught.value.hint is not None and "prodigy init" in caught.value.hint
