@@ -107,12 +107,17 @@ def collect_garbage(name: str, *, older_than: str, dry_run: bool, all_namespaces
 
 
 def list_runs(limit: int = 20, cluster: str | None = None) -> list[str]:
+    """The run index as a kubectl-style table, oldest first, with each failure's reason."""
     runs = runindex.join_runs(runindex.read_lines())
     if cluster:
         runs = [r for r in runs if r.cluster == cluster]
-    lines = []
-    for r in runs[-limit:]:
-        outcome = r.outcome or "unknown (client ended early)"
-        lines.append(f"{r.submitted_at}  {r.run_id}  {r.cluster}/{r.namespace}  {r.job}  {r.workflow}  {outcome}"
-                     + (f" exit={r.exit_code}" if r.exit_code is not None else ""))
-    return lines or ["no cluster runs recorded yet"]
+    if not runs:
+        return ["no cluster runs recorded yet"]
+    header = ("SUBMITTED", "RUN", "CLUSTER/NAMESPACE", "JOB", "WORKFLOW", "OUTCOME", "EXIT", "REASON")
+    rows = [header] + [
+        (r.submitted_at, r.run_id, f"{r.cluster}/{r.namespace}", r.job, r.workflow,
+         r.outcome or "unknown (client ended early)", "" if r.exit_code is None else str(r.exit_code), r.reason)
+        for r in runs[-limit:]
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    return ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[-1]]).rstrip() for row in rows]

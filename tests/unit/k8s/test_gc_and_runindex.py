@@ -77,3 +77,18 @@ def test_concurrent_writers_never_interleave_records(tmp_path: Path) -> None:
     lines = index.read_text().splitlines()
     assert len(lines) == 800
     assert len({json.loads(line)["run_id"] for line in lines}) == 800
+
+
+def test_cluster_runs_lists_each_run_with_its_outcome_and_reason() -> None:
+    from prodigy.k8s.admin import list_runs
+
+    runindex.record_submitted(run_id="r1", cluster="dev", context=None, namespace="ns", job="prodigy-a-r1",
+                              workflow="a", image="img")
+    runindex.record_finished(run_id="r1", outcome=runindex.Outcome.FAILED, exit_code=1, reason="OOMKilled")
+    runindex.record_submitted(run_id="r2", cluster="dev", context=None, namespace="ns", job="prodigy-b-r2",
+                              workflow="b", image="img")
+    header, first, second = list_runs()
+    assert header.split() == ["SUBMITTED", "RUN", "CLUSTER/NAMESPACE", "JOB", "WORKFLOW", "OUTCOME", "EXIT", "REASON"]
+    assert first.split()[1:] == ["r1", "dev/ns", "prodigy-a-r1", "a", "failed", "1", "OOMKilled"]
+    assert second.split()[1:6] == ["r2", "dev/ns", "prodigy-b-r2", "b", "unknown"]
+    assert list_runs(cluster="other") == ["no cluster runs recorded yet"]
