@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ from prodigy.k8s.manifests.pod import GIT_IDENTITY_VARS
 from prodigy.k8s.manifests.run import RunObjects, build_run_objects
 from prodigy.k8s.names import new_run_id
 from prodigy.k8s.secrets import credentials_from_env
+from prodigy.local.session import expand_inputs
 from prodigy.options import RunOptions
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ def dry_run(run: ClusterRun) -> str:
 def run_on_cluster(options: RunOptions) -> int:
     """Entry point from the CLI (``prodigy.local.session.cook`` dispatches here)."""
     started = time.monotonic()
+    # `--map` globs the user's checkout, as a local run does; the pod gets the resulting ARGs.
+    options = replace(options, args=expand_inputs(options, options.repo_path), map_globs=())
     run = plan(options, os.environ)
     trace.mark("planned (workflow valid, cluster resolved)")
     # Repository transport (prodigy.k8s.transport.flow): ships the repository at HEAD and brings

@@ -66,3 +66,17 @@ def test_cluster_status_line_shows_progress_and_completion(cook_env: CookEnv) ->
     status = [line for line in result.stderr.splitlines() if line.startswith("[prodigy]")]
     assert any("Running" in line for line in status)
     assert any("Succeeded" in line or "succeeded" in line for line in status)
+
+
+def test_map_globs_the_local_checkout_and_runs_once_per_file_in_the_pod(cook_env: CookEnv) -> None:
+    specs = cook_env.repo / "specs"
+    specs.mkdir()
+    for name in ("65-cook-refactor.md", "70-cluster.md"):
+        (specs / name).write_text("spec\n")
+    workflow = cook_env.workflow("mapped", 'name: mapped\ncommands:\n  - shell: "echo handling-spec-$ARG"\n')
+
+    result = cook_env.cook(workflow, "--map", "specs/*.md")
+
+    assert result.returncode == 0, result.stderr
+    handled = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("handling-spec-")]
+    assert handled == ["handling-spec-65", "handling-spec-70"]
