@@ -29,6 +29,10 @@ Obj = dict[str, Any]
 
 WORKFLOW_VOLUME: Final = "workflow"
 WORKSPACE_VOLUME: Final = "workspace"
+# SIGTERM -> SIGKILL window when the pod is deleted (Ctrl+C, activeDeadlineSeconds, eviction). The
+# agent uses it to stop the running step and export the commits made so far; the results container
+# prints them (docs/transport.md, "Stopped runs"). Set explicitly: the CLI bounds its wait by it.
+TERMINATION_GRACE_SECONDS: Final = 30
 GIT_IDENTITY_VARS: Final = ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL")
 
 
@@ -36,6 +40,7 @@ def pod_spec(inputs: JobSpecInputs) -> Obj:
     cluster = inputs.cluster
     pod: Obj = {
         "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
         "enableServiceLinks": False,
         "automountServiceAccountToken": cluster.service_account is not None,
     }

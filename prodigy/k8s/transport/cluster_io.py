@@ -74,12 +74,17 @@ def results_container_ran(pod: Obj) -> bool:
     return False
 
 
-def collect_result(kube: Kube, namespace: str, pod_name: str, spool_dir: Path) -> CollectedResult | None:
-    """Read and verify the results container's framed output; None when the pod exported nothing."""
+def collect_result(kube: Kube, namespace: str, pod_name: str, spool_dir: Path, *, follow: bool = False,
+                   read_timeout: float = LOG_READ_TIMEOUT) -> CollectedResult | None:
+    """Read and verify the results container's framed output; None when the pod exported nothing.
+
+    ``follow``: the container may still be running (a pod being deleted, see capture.py): read
+    until it exits. ``read_timeout`` must then outlast the agent's quiet export time.
+    """
+    query = [("container", RESULTS_CONTAINER)] + ([("follow", "true")] if follow else [])
     response = kube.open_stream(
         f"/api/v1/namespaces/{namespace}/pods/{pod_name}/log",
-        query=[("container", RESULTS_CONTAINER)], read_timeout=LOG_READ_TIMEOUT,
-        action=f"read the results of pod {pod_name}",
+        query=query, read_timeout=read_timeout, action=f"read the results of pod {pod_name}",
     )
     try:
         return receive(_lines(response), spool_dir)

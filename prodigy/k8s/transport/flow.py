@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prodigy import paths
-from prodigy.errors import EXIT_FAILURE, ProdigyError, UsageError
+from prodigy.errors import EXIT_FAILURE, EXIT_SIGINT, EXIT_SIGTERM, ProdigyError, UsageError
 from prodigy.k8s.manifests.contract import AGENT_CONTAINER
 from prodigy.k8s.manifests.pod import GIT_IDENTITY_VARS
 from prodigy.k8s.manifests.run import build_run_objects
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from prodigy.k8s.clients import Kube
     from prodigy.k8s.cook import ClusterRun
     from prodigy.k8s.supervise import SupervisionResult
+    from prodigy.k8s.transport.capture import TerminationCapture
+    from prodigy.k8s.transport.results import CollectedResult
     from prodigy.local.executor import ExecutionResult
     from prodigy.local.worktrees import Session
     from prodigy.ui.console import Console
@@ -85,7 +88,9 @@ def run_attached(attached: AttachedRun, console: Console, started: float,
     from prodigy.k8s import cook
     from prodigy.k8s.cancel import Interrupts
     from prodigy.k8s.manifests.metadata import run_labels
+    from prodigy.k8s.manifests.pod import TERMINATION_GRACE_SECONDS
     from prodigy.k8s.status import make_display
+    from prodigy.k8s.transport.capture import TerminationCapture
 
     run, transport = attached.run, attached.transport
     console.info(transport.describe())
@@ -111,13 +116,24 @@ def run_attached(attached: AttachedRun, console: Console, started: float,
                                      labels=run_labels(run.inputs.identity))
 
                 display = make_display()
-                try:
-                    submitted = cook.submit(kube, run, display, interrupts, on_job_created=upload)
-                    result = supervise_result = cook.supervise(kube, run, submitted, display, interrupts)
-                finally:
-                    display.close()
-                return finish(kube, attached, session, submitted.job_name, supervise_result, started,
-                              lambda: cook.finish(kube, run, submitted, result, started), console)
+                capture: TerminationCapture | None = None
+                with tempfile.TemporaryDirectory(prefix="prodigy-capture-") as scratch:
+                    try:
+                        submitted = cook.submit(kube, run, display, interrupts, on_job_created=upload)
+                        # From here on a deleted pod (Ctrl+C, deadline, eviction) hands its last
+                        # export to this capture before it disappears.
+                        capture = TerminationCapture(
+                            kube, namespace=submitted.namespace, job_uid=submitted.job_uid, spool_dir=Path(scratch),
+                            grace_seconds=TERMINATION_GRACE_SECONDS, give_up=interrupts.force).start()
+                        result = supervise_result = cook.supervise(kube, run, submitted, display, interrupts)
+                    finally:
+                        display.close()
+                    try:
+                        return finish(kube, attached, session, submitted.job_name, supervise_result, started,
+                                      lambda: cook.finish(kube, run, submitted, result, started), console,
+                                      capture=capture)
+                    finally:
+                        capture.close()
             finally:
                 kube.close()
     finally:
@@ -125,24 +141,52 @@ def run_attached(attached: AttachedRun, console: Console, started: float,
 
 
 def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, result: SupervisionResult,
-           started: float, cluster_finish: Any, console: Console) -> int:
-    """The cluster's verdict, then the pod's commits, then the local finish path."""
+           started: float, cluster_finish: Any, console: Console, *,
+           capture: TerminationCapture | None = None) -> int:
+    """The cluster's verdict, then the pod's commits, then the local finish path.
+
+    A pod deleted while it worked (Ctrl+C, activeDeadlineSeconds, eviction) exported its commits
+    and checkpoint during its grace period; ``capture`` read them before the pod was gone. Such a
+    run ends like an interrupted (Ctrl+C) or failed (deadline) local run: commits on the session
+    branch, worktree kept, "Resume with"."""
     from prodigy.k8s.supervise import RunOutcome
     from prodigy.local.session import finish_session
     from prodigy.ui import format as fmt
     from prodigy.workflow.loader import load_workflow
 
+    captured = capture.wait() if capture is not None else None
+    if result.outcome is RunOutcome.CANCELLED:
+        # Land first: "cancelled" is the last word, as for a local Ctrl+C.
+        _land_captured(attached, session, captured, capture, console)
+        code = cluster_finish()          # run index record, "cancelled"
+        worktrees.update(worktrees.load_session(session.id), status=worktrees.SessionStatus.INTERRUPTED,
+                         interrupted_at=worktrees.now_iso())
+        console.info(f"The worktree is kept at {session.path}")
+        console.info(fmt.format_resume_hint(session.id))
+        return int(code)
     error: ProdigyError | None = None
     try:
         code = cluster_finish()          # run index record, "Job … succeeded" or the diagnosis
     except ProdigyError as exc:
         error, code = exc, exc.exit_code
-    if result.outcome is RunOutcome.CANCELLED:
-        worktrees.update(session, status=worktrees.SessionStatus.INTERRUPTED, interrupted_at=worktrees.now_iso())
-        console.info(f"The worktree is kept at {session.path}")
+    if captured is not None and result.outcome is RunOutcome.FAILED and \
+            captured.summary.exit_code in (EXIT_SIGINT, EXIT_SIGTERM):
+        # The cluster stopped the pod (deadline, eviction, the Job deleted): a failed run, not
+        # the agent's "interrupted", since nobody here asked for it.
+        _land_captured(attached, session, captured, capture, console)
+        session = worktrees.load_session(session.id)
+        worktrees.update(session, status=worktrees.SessionStatus.FAILED,
+                         error=error.message.splitlines()[0] if error else "the cluster stopped the pod")
+        if error is not None:
+            console.error(f"Error: {error.message}")
+            if error.hint:
+                console.error(f"hint: {error.hint}")
+        console.info(f"The worktree is kept at {session.path} (branch {session.branch})")
         console.info(fmt.format_resume_hint(session.id))
-        return int(code)
-    if result.stuck is None and agent_started(result.pods):
+        return error.exit_code if error is not None else EXIT_FAILURE
+    if captured is not None:
+        _land_captured(attached, session, captured, capture, console)
+    elif result.stuck is None and agent_started(result.pods):
         # Only a workflow that started can have commits; collecting from a pod that never ran
         # would only add a confusing warning under the real diagnosis.
         try:
@@ -175,6 +219,20 @@ def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, r
     workflow = load_workflow(attached.options.workflow_path).workflow
     return finish_session(session, workflow, execution_result(summary, time.monotonic() - started),
                           yes=attached.options.yes, console=console, verbosity=attached.options.verbosity)
+
+
+def _land_captured(attached: AttachedRun, session: Session, captured: CollectedResult | None,
+                   capture: TerminationCapture | None, console: Console) -> None:
+    if captured is None:
+        if capture is not None and capture.triggered and not capture.read_nothing:
+            why = capture.error or ("a second Ctrl+C stopped the wait" if capture.give_up.is_set()
+                                    else "the pod ended before its results were read")
+            console.warn(f"the commits made in the pod since this run started may be lost: {why}")
+        return
+    try:
+        attached.transport.land(session, captured)
+    except (TransportError, ProdigyError) as exc:
+        console.warn(f"could not bring the pod's commits back: {exc.message}")
 
 
 def agent_started(pods: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> bool:

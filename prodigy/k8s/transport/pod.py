@@ -10,10 +10,13 @@ container; `emit_results` prints only frames and notes, never workflow output.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +113,18 @@ class AgentSide:
 
 def emit_results(out_dir: Path, *, push_from: Path | None = None, environ: Mapping[str, str] = os.environ,
                  write: Callable[[str], None] | None = None) -> int:
-    """The results container's whole job. Always returns 0: its exit code must not mask the agent's."""
+    """The results container's whole job. Always returns 0: its exit code must not mask the agent's.
+
+    SIGTERM (the pod is being deleted) does not end it: the agent got the same signal and is
+    exporting the commits made so far; they are printed once exported, within the pod's
+    grace period (see results.wait_for_result's ``stopping``).
+    """
+    with _sigterm_flag() as stopping:
+        return _emit(out_dir, push_from, environ, write, stopping)
+
+
+def _emit(out_dir: Path, push_from: Path | None, environ: Mapping[str, str],
+          write: Callable[[str], None] | None, stopping: threading.Event) -> int:
     def write_line(line: str) -> None:
         if write is not None:
             write(line)
@@ -120,7 +134,7 @@ def emit_results(out_dir: Path, *, push_from: Path | None = None, environ: Mappi
 
     if push_from is not None:
         # Remote mode: wait for the export, push the branch, then print the (bundle-less) result.
-        missing = wait_for_result(out_dir)
+        missing = wait_for_result(out_dir, stopping=stopping.is_set)
         if missing is not None:
             write_line(none_frame(missing))
             return 0
@@ -132,5 +146,19 @@ def emit_results(out_dir: Path, *, push_from: Path | None = None, environ: Mappi
             except TransportError as exc:
                 write_line(none_frame(f"the pod could not push its commits: {exc.message}"))
                 return 0
-    wait_and_emit(out_dir, write_line)
+    wait_and_emit(out_dir, write_line, stopping=stopping.is_set)
     return 0
+
+
+@contextlib.contextmanager
+def _sigterm_flag() -> Iterator[threading.Event]:
+    """An event SIGTERM sets instead of ending the process (main thread only; elsewhere it never fires)."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: flag.set())
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -135,14 +135,22 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 # ---------------------------------------------------------------- pod: the results container
 
+# Once the pod is being deleted, a heartbeat this old means the agent is gone (it beats every 2 s).
+STOPPING_STALE_AFTER = 5.0
+
+
 def wait_for_result(
     out_dir: Path, *, clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
     poll_seconds: float = 0.05, stale_after: float = 20.0, startup_grace: float = 300.0,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> str | None:
     """Wait until the agent's result.tar exists (returns None) or the agent is gone (returns why).
 
     The agent's heartbeat tells a long step from a dead agent (OOM-killed, deadline): this
     container must end either way, or the pod (and the Job) would never finish.
+    ``stopping()``: the pod is being deleted (SIGTERM). The agent, signalled at the same moment,
+    is exporting what it has, so keep waiting while it beats; but an agent that never started,
+    or went quiet, will not export: end now rather than hold the pod until SIGKILL.
     """
     result = out_dir / RESULT_FILE
     heartbeat = out_dir / HEARTBEAT_FILE
@@ -152,13 +160,16 @@ def wait_for_result(
         if failed.is_file():
             return f"the agent could not export its result: {failed.read_text().strip()}"
         now = clock()
+        stop = stopping()
         try:
             beat_age = now - heartbeat.stat().st_mtime
         except FileNotFoundError:
-            if now - started > startup_grace:
-                return f"the agent never started (no heartbeat within {startup_grace:.0f}s)"
+            if stop or now - started > startup_grace:
+                return f"the agent never started (no heartbeat within {now - started:.0f}s)"
         else:
-            if beat_age > stale_after:
+            if beat_age > (min(stale_after, STOPPING_STALE_AFTER) if stop else stale_after):
+                if result.is_file():      # exported between the two checks
+                    break
                 return f"the agent stopped without exporting a result (silent for {beat_age:.0f}s)"
         sleep(poll_seconds)
     return None

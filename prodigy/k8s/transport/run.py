@@ -28,7 +28,7 @@ from prodigy.k8s.manifests.additions import PodAdditions
 from prodigy.k8s.transport import podspec, remote
 from prodigy.k8s.transport.cluster_io import collect_result, find_run_pod, results_container_ran, upload_chunks
 from prodigy.k8s.transport.manifest import TransportError, TransportManifest
-from prodigy.k8s.transport.results import ResultSummary, import_results
+from prodigy.k8s.transport.results import CollectedResult, ResultSummary, import_results
 from prodigy.k8s.transport.spool import MIB, spool_commit, write_tree_tar
 from prodigy.local import git as gitops
 from prodigy.local import worktrees
@@ -167,6 +167,10 @@ class RunTransport:
         return collect_and_land(kube, session, namespace=namespace, job_name=job_name, expected_base=self.base_sha,
                                 remote_url=self.remote_url, say=say)
 
+    def land(self, session: Session, collected: CollectedResult) -> ResultSummary:
+        """Land a result captured from a pod that was being deleted (capture.py)."""
+        return land_result(session, collected, expected_base=self.base_sha, remote_url=self.remote_url)
+
     def close(self) -> None:
         if self._spool is not None:
             shutil.rmtree(self._spool, ignore_errors=True)
@@ -207,12 +211,18 @@ def collect_and_land(kube: Kube, session: Session, *, namespace: str, job_name: 
         if collected is None:
             say("prodigy: the pod returned no commits (it stopped before it could export them)")
             return None
-        fetch = None
-        if remote_url is not None:
-            url = remote_url
-            fetch = lambda ref: remote.fetch_pushed_branch(session.repo, url, session.branch, ref)  # noqa: E731
-        summary = import_results(session.repo, collected.path, expected_base=expected_base, branch=session.branch,
-                                 state_dest=paths.state_dir(session.id), fetch_pushed=fetch)
+        return land_result(session, collected, expected_base=expected_base, remote_url=remote_url)
+
+
+def land_result(session: Session, collected: CollectedResult, *, expected_base: str,
+                remote_url: str | None = None) -> ResultSummary:
+    """Land a verified result (read after the Job ended, or captured from a pod being deleted)."""
+    fetch = None
+    if remote_url is not None:
+        url = remote_url
+        fetch = lambda ref: remote.fetch_pushed_branch(session.repo, url, session.branch, ref)  # noqa: E731
+    summary = import_results(session.repo, collected.path, expected_base=expected_base, branch=session.branch,
+                             state_dest=paths.state_dir(session.id), fetch_pushed=fetch)
     info = dict(session.metadata.extra.get("cluster", {}))
     info.update(collected=True, head_sha=summary.head_sha)
     worktrees.update(session, extra={**session.metadata.extra, "cluster": info})
