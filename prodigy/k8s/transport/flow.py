@@ -174,16 +174,7 @@ def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, r
         # The cluster stopped the pod (deadline, eviction, the Job deleted): a failed run, not
         # the agent's "interrupted", since nobody here asked for it.
         _land_captured(attached, session, captured, capture, console)
-        session = worktrees.load_session(session.id)
-        worktrees.update(session, status=worktrees.SessionStatus.FAILED,
-                         error=error.message.splitlines()[0] if error else "the cluster stopped the pod")
-        if error is not None:
-            console.error(f"Error: {error.message}")
-            if error.hint:
-                console.error(f"hint: {error.hint}")
-        console.info(f"The worktree is kept at {session.path} (branch {session.branch})")
-        console.info(fmt.format_resume_hint(session.id))
-        return error.exit_code if error is not None else EXIT_FAILURE
+        return _keep_failed(worktrees.load_session(session.id), error, "the cluster stopped the pod", console)
     if captured is not None:
         _land_captured(attached, session, captured, capture, console)
     elif result.stuck is None and agent_started(result.pods):
@@ -200,15 +191,7 @@ def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, r
         # The workflow never reported (image, scheduling, init container, OOM of the agent):
         # the cluster's diagnosis is the error; the session is kept for `prodigy resume`.
         # Same order as a failed local run: the error, then where the work is and how to resume.
-        worktrees.update(session, status=worktrees.SessionStatus.FAILED,
-                         error=error.message.splitlines()[0] if error else "the pod did not report")
-        if error is not None:
-            console.error(f"Error: {error.message}")
-            if error.hint:
-                console.error(f"hint: {error.hint}")
-        console.info(f"The worktree is kept at {session.path} (branch {session.branch})")
-        console.info(fmt.format_resume_hint(session.id))
-        return error.exit_code if error is not None else EXIT_FAILURE
+        return _keep_failed(session, error, "the pod did not report", console)
     if error is not None and int(summary.get("exit_code", EXIT_FAILURE)) not in (0, EXIT_FAILURE):
         # The pod did not end by an ordinary step failure (OOM kill, deadline, eviction): the
         # cluster's diagnosis explains the step error the local summary prints next, so it
@@ -219,6 +202,22 @@ def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, r
     workflow = load_workflow(attached.options.workflow_path).workflow
     return finish_session(session, workflow, execution_result(summary, time.monotonic() - started),
                           yes=attached.options.yes, console=console, verbosity=attached.options.verbosity)
+
+
+def _keep_failed(session: Session, error: ProdigyError | None, fallback: str, console: Console) -> int:
+    """End a cluster run whose workflow did not finish, like a failed local run: the error,
+    then where the work is kept and how to resume it."""
+    from prodigy.ui import format as fmt
+
+    worktrees.update(session, status=worktrees.SessionStatus.FAILED,
+                     error=error.message.splitlines()[0] if error else fallback)
+    if error is not None:
+        console.error(f"Error: {error.message}")
+        if error.hint:
+            console.error(f"hint: {error.hint}")
+    console.info(f"The worktree is kept at {session.path} (branch {session.branch})")
+    console.info(fmt.format_resume_hint(session.id))
+    return error.exit_code if error is not None else EXIT_FAILURE
 
 
 def _land_captured(attached: AttachedRun, session: Session, captured: CollectedResult | None,
