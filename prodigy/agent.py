@@ -7,8 +7,11 @@ the local run's output, line for line. When the workflow ends, a JSON summary of
 termination message file, where the client reads it from the pod status without another
 request; the process exits with the workflow's exit code.
 
-Until the repository transport arrives, the workflow runs in a fresh git repository in the
-workspace (``/workspace/repo``), with one empty initial commit so steps can commit.
+The repository comes from the transport (``prodigy.k8s.transport``): its init container has
+checked out the session branch, and on the way out the agent exports the new commits and the
+checkpoint for the results container, on success and failure alike. A pod started without the
+transport's environment (a Job written by hand) runs the workflow in a fresh git repository in
+the workspace (``/workspace/repo``) with one empty initial commit, so steps can still commit.
 """
 
 from __future__ import annotations
