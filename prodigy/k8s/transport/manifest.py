@@ -25,6 +25,9 @@ class TransportError(ProdigyError):
     """The shipped repository or the returned result is incomplete or corrupt."""
 
 
+MIB = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Chunk:
     path: str          # file name inside the mounted volume, e.g. "chunk-0003"
@@ -63,6 +66,13 @@ class TransportManifest:
     @property
     def chunks(self) -> tuple[Chunk, ...]:
         return tuple(c for f in self.files for c in f.chunks)
+
+    def size_text(self) -> str:
+        """What was shipped, for people: "1.3 MiB in 2 chunks", "3 KiB in 1 chunk"."""
+        size = self.total_bytes
+        amount = f"{size / MIB:.1f} MiB" if size >= MIB else f"{max(1, round(size / 1024))} KiB"
+        count = len(self.chunks)
+        return f"{amount} in {count} chunk{'' if count == 1 else 's'}"
 
     def file(self, name: str) -> ShippedFile | None:
         return next((f for f in self.files if f.name == name), None)

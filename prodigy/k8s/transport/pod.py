@@ -54,7 +54,7 @@ def fetch_repo(*, to: Path, source_dir: Path | None, remote: bool, state_to: Pat
         raise TransportError("fetch-repo needs --from DIR (bundle mode) or --remote")
     manifest = materialize(source_dir, to, state_dir=state_to)
     say(f"prodigy: repository at {manifest.base_sha[:12]} on {manifest.branch} "
-        f"({manifest.total_bytes / 1024:.0f} KiB in {len(manifest.chunks)} chunks, "
+        f"({manifest.size_text()}, "
         f"{time.monotonic() - started:.2f}s)")
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from prodigy.errors import GitError
 from prodigy.k8s.transport.framing import decode_frames, encode_frames, none_frame
-from prodigy.k8s.transport.manifest import TransportError
+from prodigy.k8s.transport.manifest import MIB, TransportError
 from prodigy.local import git as gitops
 from prodigy.local.git import git
 
@@ -38,7 +38,6 @@ HEARTBEAT_FILE = "heartbeat"
 SUMMARY_MEMBER = "result.json"
 BUNDLE_MEMBER = "commits.bundle"
 STATE_PREFIX = "state/"
-MIB = 1024 * 1024
 # Base64 grows 4/3: 7 MiB of bundle stays under the kubelet's default 10 MiB log rotation size.
 LOG_CHANNEL_SAFE_BYTES = 7 * MIB
 

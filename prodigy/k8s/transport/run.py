@@ -27,9 +27,9 @@ from prodigy import paths
 from prodigy.k8s.manifests.additions import PodAdditions
 from prodigy.k8s.transport import podspec, remote
 from prodigy.k8s.transport.cluster_io import collect_result, find_run_pod, results_container_ran, upload_chunks
-from prodigy.k8s.transport.manifest import TransportError, TransportManifest
+from prodigy.k8s.transport.manifest import MIB, TransportError, TransportManifest
 from prodigy.k8s.transport.results import CollectedResult, ResultSummary, import_results
-from prodigy.k8s.transport.spool import MIB, spool_commit, write_tree_tar
+from prodigy.k8s.transport.spool import spool_commit, write_tree_tar
 from prodigy.local import git as gitops
 from prodigy.local import worktrees
 from prodigy.local.git import git
@@ -130,8 +130,7 @@ class RunTransport:
         if self.mode == "remote":
             return f"repository: cloned in the pod from {remote.mask_url(self.remote_url or '')} at {self.base_sha[:12]}"
         assert self.manifest is not None
-        return (f"repository: {self.base_sha[:12]} shipped as {self.manifest.total_bytes / 1024:.0f} KiB "
-                f"in {len(self.manifest.chunks)} ConfigMap chunk(s)")
+        return f"repository: {self.base_sha[:12]} shipped as {self.manifest.size_text()} (ConfigMaps)"
 
     # ------------------------------------------------------------------ local session
 

@@ -22,11 +22,10 @@ from typing import IO
 
 from prodigy.errors import GitError, UsageError
 from prodigy.k8s.transport.manifest import (
-    DEFAULT_CHUNK_BYTES, MANIFEST_KEY, REPO_PACK, STATE_TAR, Chunk, ShippedFile, TransportManifest,
+    DEFAULT_CHUNK_BYTES, MANIFEST_KEY, MIB, REPO_PACK, STATE_TAR, Chunk, ShippedFile, TransportManifest,
 )
 
 READ_BLOCK = 64 * 1024
-MIB = 1024 * 1024
 
 
 class RepositoryTooLarge(UsageError):

@@ -117,3 +117,17 @@ def test_checkpoint_travels_with_the_repository(user_repo: Path, tmp_path: Path)
 def test_manifest_from_a_newer_prodigy_is_refused(tmp_path: Path) -> None:
     with pytest.raises(TransportError, match="version 99 is not supported"):
         TransportManifest.from_json('{"version": 99}')
+
+
+def test_shipped_size_reads_well_for_people() -> None:
+    from prodigy.k8s.transport.manifest import MIB, Chunk, ShippedFile, TransportManifest
+
+    def manifest(*sizes: int) -> TransportManifest:
+        chunks = tuple(Chunk(path=f"chunk-{i:04d}", size=size, sha256="0" * 64) for i, size in enumerate(sizes))
+        shipped = ShippedFile(name="repo.pack", size=sum(sizes), sha256="0" * 64, chunks=chunks)
+        return TransportManifest(base_sha="a" * 40, branch="prodigy-session-x", files=(shipped,))
+
+    assert manifest(300).size_text() == "1 KiB in 1 chunk"
+    assert manifest(900 * 1024, 420 * 1024).size_text() == "1.3 MiB in 2 chunks"
+    assert manifest(5 * 1024).size_text() == "5 KiB in 1 chunk"
+    assert MIB == 1024 * 1024
