@@ -136,6 +136,17 @@ def _execute(session: Session, workflow: Workflow, options: RunOptions, console:
     return execute(request, console)
 
 
+def report_kept(session: Session, console: Console, *, interrupted: bool = False) -> None:
+    """Where an unfinished session's work is and what to do next; local and cluster runs alike."""
+    where = f"The worktree is kept at {session.path} (branch {session.branch})"
+    if interrupted:
+        console.error(f"Interrupted. {where}")
+    else:
+        console.outcome(where)
+    console.outcome(fmt.format_resume_hint(session.id))
+    console.outcome(fmt.format_discard_hint(session.id))
+
+
 def finish_session(session: Session, workflow: Workflow, result: ExecutionResult, *, yes: bool,
                    console: Console, stdin: TextIO | None = None, environ: Mapping[str, str] | None = None,
                    verbosity: int = 0, events: EventLog | None = None) -> int:
@@ -157,15 +168,12 @@ def finish_session(session: Session, workflow: Workflow, result: ExecutionResult
     if result.status is ExecutionStatus.INTERRUPTED:
         worktrees.update(session, status=SessionStatus.INTERRUPTED, interrupted_at=worktrees.now_iso(),
                          interruption_type=interruption_type(result.exit_code), error=result.error)
-        console.error(f"Interrupted. The worktree is kept at {session.path}")
-        console.outcome(fmt.format_resume_hint(session.id))
+        report_kept(session, console, interrupted=True)
         return result.exit_code
     if result.status is ExecutionStatus.FAILED:
         worktrees.update(session, status=SessionStatus.FAILED, error=result.error)
         console.error(f"Error: {result.error}")
-        console.outcome(f"The worktree is kept at {session.path} (branch {session.branch})")
-        console.outcome(fmt.format_resume_hint(session.id))
-        console.outcome(fmt.format_discard_hint(session.id))
+        report_kept(session, console)
         return EXIT_FAILURE
     session = worktrees.update(session, status=SessionStatus.COMPLETED, error=None)
     return merge_and_clean(session, workflow, yes=yes, console=console, stdin=stdin, environ=env,

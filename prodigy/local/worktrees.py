@@ -61,7 +61,9 @@ def session_for_branch(branch: str) -> str | None:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    # Microseconds: sessions are ordered by creation time (resume without an id takes the
+    # newest), and two runs can start within one second. Displays round to seconds.
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)

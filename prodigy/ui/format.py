@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,19 @@ class SessionRow:
     path: str
 
 
+def _to_seconds(timestamp: str) -> str:
+    """An ISO timestamp shown to the second (stored ones carry microseconds)."""
+    try:
+        return datetime.fromisoformat(timestamp).isoformat(timespec="seconds")
+    except ValueError:
+        return timestamp
+
+
 def format_session_table(rows: Sequence[SessionRow]) -> list[str]:
     """`prodigy worktree ls`: aligned columns under a header, like `kubectl get`."""
     header = ("SESSION", "STATUS", "COMMITS", "MERGES INTO", "CREATED", "WORKTREE")
     cells = [header] + [(r.session_id, r.status, "?" if r.ahead is None else str(r.ahead), r.target,
-                         r.created_at, r.path) for r in rows]
+                         _to_seconds(r.created_at), r.path) for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header) - 1)]
     return ["  ".join([*(cell.ljust(width) for cell, width in zip(row[:-1], widths)), row[-1]]).rstrip()
             for row in cells]

@@ -150,8 +150,7 @@ def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, r
     run ends like an interrupted (Ctrl+C) or failed (deadline) local run: commits on the session
     branch, worktree kept, "Resume with"."""
     from prodigy.k8s.supervise import RunOutcome
-    from prodigy.local.session import finish_session
-    from prodigy.ui import format as fmt
+    from prodigy.local.session import finish_session, report_kept
     from prodigy.workflow.loader import load_workflow
 
     captured = capture.wait() if capture is not None else None
@@ -159,10 +158,9 @@ def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, r
         # Land first: "cancelled" is the last word, as for a local Ctrl+C.
         _land_captured(attached, session, captured, capture, console)
         code = cluster_finish()          # run index record, "cancelled"
-        worktrees.update(worktrees.load_session(session.id), status=worktrees.SessionStatus.INTERRUPTED,
-                         interrupted_at=worktrees.now_iso())
-        console.info(f"The worktree is kept at {session.path}")
-        console.info(fmt.format_resume_hint(session.id))
+        session = worktrees.update(worktrees.load_session(session.id), status=worktrees.SessionStatus.INTERRUPTED,
+                                   interrupted_at=worktrees.now_iso())
+        report_kept(session, console, interrupted=True)
         return int(code)
     error: ProdigyError | None = None
     try:
@@ -207,7 +205,7 @@ def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, r
 def _keep_failed(session: Session, error: ProdigyError | None, fallback: str, console: Console) -> int:
     """End a cluster run whose workflow did not finish, like a failed local run: the error,
     then where the work is kept and how to resume it."""
-    from prodigy.ui import format as fmt
+    from prodigy.local.session import report_kept
 
     worktrees.update(session, status=worktrees.SessionStatus.FAILED,
                      error=error.message.splitlines()[0] if error else fallback)
@@ -215,8 +213,7 @@ def _keep_failed(session: Session, error: ProdigyError | None, fallback: str, co
         console.error(f"Error: {error.message}")
         if error.hint:
             console.error(f"hint: {error.hint}")
-    console.info(f"The worktree is kept at {session.path} (branch {session.branch})")
-    console.info(fmt.format_resume_hint(session.id))
+    report_kept(session, console)
     return error.exit_code if error is not None else EXIT_FAILURE
 
 

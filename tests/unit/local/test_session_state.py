@@ -55,7 +55,7 @@ def test_checkpoints_without_retry_state_still_load(tmp_path: Path) -> None:
 
 def test_session_table_has_a_header_and_aligned_columns() -> None:
     lines = format_session_table([
-        SessionRow("session-aaaa", "failed", 1, "main", "2026-01-01T00:00:00+00:00", "/w/session-aaaa"),
+        SessionRow("session-aaaa", "failed", 1, "main", "2026-01-01T00:00:00.123456+00:00", "/w/session-aaaa"),
         SessionRow("session-b", "completed", None, "feature/x", "2026-01-02T00:00:00+00:00", "/w/session-b"),
     ])
     assert lines[0].split() == ["SESSION", "STATUS", "COMMITS", "MERGES", "INTO", "CREATED", "WORKTREE"]
