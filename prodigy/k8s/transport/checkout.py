@@ -8,6 +8,8 @@ checks the objects themselves. The result is a normal repository whose branch
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import subprocess
 import tarfile
@@ -84,12 +86,18 @@ def _index_pack(repo_dir: Path, blocks: Iterator[bytes]) -> None:
         assert proc.stdin is not None and proc.stderr is not None
         try:
             for block in blocks:
-                proc.stdin.write(block)
+                try:
+                    proc.stdin.write(block)
+                except BrokenPipeError:
+                    break       # index-pack stopped reading; its exit status and stderr say why
         except BaseException:
-            proc.kill()
+            proc.kill()         # a chunk failed verification: its error is the one to report
             raise
         finally:
-            proc.stdin.close()
+            # After a kill, flushing the buffered rest into the dead pipe must not replace the
+            # real error with a BrokenPipeError.
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
         err = proc.stderr.read().decode(errors="replace")
     if proc.returncode != 0:
         raise TransportError(f"git index-pack rejected the repository pack: {err.strip()}")
