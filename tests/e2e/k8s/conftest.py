@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 
 from testing import cluster as clusters
 from testing.repos import make_repo
+from testing.waiting import eventually
 
 PRODIGY = Path(sys.executable).parent / "prodigy"
 APP_SELECTOR = "app=prodigy"
@@ -96,12 +96,7 @@ class CookEnv:
         return names
 
     def wait_until(self, condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            time.sleep(0.25)
-        raise AssertionError(f"timed out after {timeout}s waiting until {what}")
+        eventually(condition, timeout=timeout, what=what)
 
     def runs(self) -> list[dict[str, Any]]:
         path = self.home / "runs.jsonl"

@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 
 from testing import cluster as clusters
 from testing.repos import FAKE_CLAUDE_DIR, FakeClaude, git, make_repo
+from testing.waiting import eventually
 
 PRODIGY = Path(sys.executable).parent / "prodigy"
 SESSION_ID = re.compile(r"session-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -113,12 +113,7 @@ class Parity:
         return [item.get("status", {}).get("phase", "") for item in listing.get("items", [])]
 
     def wait_until(self, condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"timed out after {timeout}s waiting until {what}")
+        eventually(condition, timeout=timeout, what=what)
 
     def _configure(self, home: Path, fake: FakeClaude, repo_entry: Mapping[str, Any] | None) -> None:
         pod_path = os.pathsep.join([str(FAKE_CLAUDE_DIR), str(Path(sys.executable).parent), "/usr/local/bin",

@@ -5,30 +5,17 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from testing.cluster import KubeCluster
+from testing.waiting import eventually
 
 pytestmark = pytest.mark.e2e
-T = TypeVar("T")
 TIMESTAMPED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z (.*)$")
-
-
-def eventually(probe: Callable[[], T | None], timeout: float = 60, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
 
 
 def pod(name: str, script: str, restart: str = "Never", image: str = "busybox") -> dict[str, Any]:

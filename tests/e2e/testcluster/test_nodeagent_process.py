@@ -7,29 +7,17 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+
 
 import pytest
 from kubernetes import client
 
 from testing.cluster import REPO_ROOT, KubeCluster
+from testing.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.testcluster_only]
-T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T | None], timeout: float = 60, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
 
 
 def free_port() -> int:
