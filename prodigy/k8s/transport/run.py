@@ -16,8 +16,10 @@ records the Job in its metadata (`extra["cluster"]`). So if the CLI is killed mi
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,25 @@ if TYPE_CHECKING:
     from prodigy.k8s.clients import Kube
     from prodigy.k8s.config.resolve import ResolvedCluster
     from prodigy.local.worktrees import Session
+
+STALE_SPOOL_SECONDS = 24 * 3600   # a spool lives minutes (until the chunks are uploaded)
+
+
+def spool_root(home: Path | None = None, *, now: float | None = None) -> Path:
+    """Where a run's repository pack waits for upload: ``$PRODIGY_HOME/spool``.
+
+    Under prodigy's own state rather than /tmp, so that what a killed client could not clean
+    up is found again: each new run removes spools older than a day.
+    """
+    root = (home or paths.prodigy_home()) / "spool"
+    root.mkdir(parents=True, exist_ok=True)
+    cutoff = (time.time() if now is None else now) - STALE_SPOOL_SECONDS
+    for entry in root.iterdir():
+        with contextlib.suppress(OSError):
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+    return root
+
 
 IDENT_VARS = {"GIT_AUTHOR_IDENT": ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL"),
               "GIT_COMMITTER_IDENT": ("GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL")}
@@ -97,7 +118,7 @@ class RunTransport:
             raise TransportError(f"{repo} has no commits to run from")
         branch = worktrees.branch_for(session_id)
         settings = cluster.repo
-        spool = Path(tempfile.mkdtemp(prefix=f"prodigy-transport-{run_id}-"))
+        spool = Path(tempfile.mkdtemp(prefix=f"{run_id}-", dir=spool_root()))
         try:
             if settings.mode == "remote":
                 url = remote.check_remote_url(settings.remote_url, cluster=cluster.name)

@@ -131,3 +131,23 @@ def test_shipped_size_reads_well_for_people() -> None:
     assert manifest(900 * 1024, 420 * 1024).size_text() == "1.3 MiB in 2 chunks"
     assert manifest(5 * 1024).size_text() == "5 KiB in 1 chunk"
     assert MIB == 1024 * 1024
+
+
+def test_spools_live_under_prodigy_home_and_stale_ones_are_removed(tmp_path: Path) -> None:
+    import os as _os
+
+    from prodigy.k8s.transport.run import STALE_SPOOL_SECONDS, spool_root
+
+    root = spool_root(tmp_path)
+    assert root == tmp_path / "spool" and root.is_dir()
+    stale, fresh = root / "run-a-x", root / "run-b-y"
+    for directory in (stale, fresh):
+        (directory / "chunk-0000").parent.mkdir()
+        (directory / "chunk-0000").write_bytes(b"pack")
+    now = 1_900_000_000.0
+    _os.utime(stale, (now - STALE_SPOOL_SECONDS - 60, now - STALE_SPOOL_SECONDS - 60))
+    _os.utime(fresh, (now - 60, now - 60))
+
+    spool_root(tmp_path, now=now)
+
+    assert not stale.exists() and fresh.exists()
