@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from prodigy.k8s.clients import Kube
 from prodigy.k8s.errors import BadRequest, KubeError, NotFound
 from prodigy.k8s.retry import RetryPolicy, Waiter
+from prodigy.k8s.streams import StreamSlot
 
 READ_IDLE_TIMEOUT = 90.0   # a silent step is normal; after this we check the pod and reconnect
 _CHUNK = 64 * 1024
@@ -179,8 +180,7 @@ class LogFollower(threading.Thread):
         self.on_error = on_error
         self.dedup = Deduper()
         self.lines_printed = 0
-        self._response: Any = None
-        self._lock = threading.Lock()
+        self._stream = StreamSlot()
 
     @property
     def _path(self) -> str:
@@ -215,13 +215,7 @@ class LogFollower(threading.Thread):
 
     def shutdown(self) -> None:
         """Unblock a read in progress (called from another thread on cancel)."""
-        with self._lock:
-            response = self._response
-        if response is not None:
-            try:
-                response.shutdown()
-            except Exception:  # noqa: BLE001 - best effort: the socket may already be closed
-                pass
+        self._stream.shutdown()
 
     # --- internals ---------------------------------------------------------------------
 
@@ -236,35 +230,18 @@ class LogFollower(threading.Thread):
             self.dedup.begin_resume()
         response = self.kube.open_stream(self._path, query=query, read_timeout=self.read_timeout,
                                          action=f"reading logs of {self.source.pod}")
-        with self._lock:
-            self._response = response
         splitter = LineSplitter()
-        try:
-            while True:
-                chunk = response.read1(_CHUNK)
-                if not chunk:
-                    break
+        # A read timeout or reset mid-stream raises out of here; the unterminated tail is then
+        # dropped on purpose: the resumed stream delivers that line again, whole.
+        with self._stream.reading(response):
+            while chunk := response.read1(_CHUNK):
                 for line in splitter.feed(chunk):
                     self._print(line)
-        except Exception as exc:
-            # A read timeout or reset mid-stream. The unterminated tail is dropped on purpose:
-            # the resumed stream delivers that line again, whole.
-            from prodigy.k8s.errors import translate_transport_error
-
-            translated = translate_transport_error(exc)
-            if translated is None:
-                raise
-            raise translated from exc
-        else:
-            # A following stream that ends cleanly may still be followed by more output (idle
-            # cut); only the final, non-following read knows the tail is the container's last word.
-            tail = splitter.flush()
-            if tail is not None and not follow:
-                self._print(tail)
-        finally:
-            with self._lock:
-                self._response = None
-            response.release_conn()
+        # A following stream that ends cleanly may still be followed by more output (idle cut);
+        # only the final, non-following read knows the tail is the container's last word.
+        tail = splitter.flush()
+        if tail is not None and not follow:
+            self._print(tail)
 
     def _print(self, raw: str) -> None:
         ts, text = parse_line(raw)

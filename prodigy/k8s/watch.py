@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from prodigy.k8s.clients import Kube
-from prodigy.k8s.errors import Gone, KubeError, translate_transport_error
+from prodigy.k8s.errors import Gone, KubeError
 from prodigy.k8s.logs import LineSplitter
 from prodigy.k8s.retry import RetryPolicy, Waiter, is_retryable
+from prodigy.k8s.streams import StreamSlot
 
 WATCH_TIMEOUT_SECONDS = 240   # server-side; the API server randomises its own cap (1800 s) anyway
 _READ_SLACK = 30.0            # client read timeout = server timeout + slack
@@ -83,8 +84,7 @@ class Watcher(threading.Thread):
         self.waiter = waiter or Waiter.interruptible(stop)
         self.timeout_seconds = timeout_seconds
         self.resource_version: str | None = None
-        self._response: Any = None
-        self._lock = threading.Lock()
+        self._stream = StreamSlot()
 
     def run(self) -> None:
         backoff = RetryPolicy(base_delay=0.3, max_delay=5.0)
@@ -107,13 +107,8 @@ class Watcher(threading.Thread):
                 self.waiter.sleep(backoff.backoff(min(failures, 6), self.waiter.rand()))
 
     def shutdown(self) -> None:
-        with self._lock:
-            response = self._response
-        if response is not None:
-            try:
-                response.shutdown()
-            except Exception:  # noqa: BLE001 - best effort
-                pass
+        """Unblock a read in progress (called from another thread on cancel)."""
+        self._stream.shutdown()
 
     # --- internals ---------------------------------------------------------------------
 
@@ -130,10 +125,8 @@ class Watcher(threading.Thread):
         response = self.kube.open_stream(self.collection.path, query=query,
                                          read_timeout=self.timeout_seconds + _READ_SLACK,
                                          action=f"watching {self.collection.kind}")
-        with self._lock:
-            self._response = response
         splitter = LineSplitter()
-        try:
+        with self._stream.reading(response):
             while not self.stop.is_set():
                 chunk = response.read1(64 * 1024)
                 if not chunk:
@@ -141,17 +134,6 @@ class Watcher(threading.Thread):
                 for line in splitter.feed(chunk):
                     if line.strip():
                         self._handle(json.loads(line))
-        except KubeError:
-            raise
-        except Exception as exc:
-            translated = translate_transport_error(exc)
-            if translated is None:
-                raise
-            raise translated from exc
-        finally:
-            with self._lock:
-                self._response = None
-            response.release_conn()
 
     def _handle(self, event: dict[str, Any]) -> None:
         kind = str(event.get("type") or "")
