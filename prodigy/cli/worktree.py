@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ import click
 from prodigy.cli import cli
 
 if TYPE_CHECKING:
-    from prodigy.local.worktrees import Session
+    from prodigy.repo.worktrees import Session
     from prodigy.workflow.model import Workflow
 
 _PATH_OPTION = click.option("-p", "--path", default=".", type=click.Path(file_okay=False, path_type=Path),
@@ -19,7 +20,7 @@ _PATH_OPTION = click.option("-p", "--path", default=".", type=click.Path(file_ok
 
 
 def _repo(path: Path) -> Path:
-    from prodigy.local.session import resolve_repo
+    from prodigy.app.prepare import resolve_repo
 
     return resolve_repo(path.expanduser().absolute())
 
@@ -40,7 +41,7 @@ def ls(path: Path, all_repos: bool, as_json: bool) -> None:
     or killed without a trace), failed / interrupted (resume it), completed (ran to the end but
     not merged: merge it).
     """
-    from prodigy.local import git, worktrees
+    from prodigy.repo import git, worktrees
     from prodigy.ui import format as fmt
 
     sessions = worktrees.list_sessions(None if all_repos else _repo(path))
@@ -73,10 +74,10 @@ def merge(name: str | None, merge_all: bool, path: Path, verbose: int) -> None:
     """Merge session NAME (or --all completed sessions) into its original branch, then remove it."""
     from prodigy import paths
     from prodigy.errors import UsageError
-    from prodigy.local import worktrees
-    from prodigy.local.locks import session_lock
-    from prodigy.local.session import merge_and_clean
-    from prodigy.local.worktrees import SessionStatus
+    from prodigy.repo import worktrees
+    from prodigy.repo.locks import session_lock
+    from prodigy.app.finish import FinishPrefs, merge_and_clean
+    from prodigy.repo.worktrees import SessionStatus
     from prodigy.ui.console import Console
 
     if bool(name) == merge_all:
@@ -94,7 +95,8 @@ def merge(name: str | None, merge_all: bool, path: Path, verbose: int) -> None:
                              "its partial work")
     for session in targets:
         with session_lock(paths.state_dir(session.id), session.id):   # not while a run or resume is using it
-            merge_and_clean(session, _merge_workflow(session), yes=True, console=console, verbosity=verbose)
+            merge_and_clean(session, _merge_workflow(session), FinishPrefs(yes=True, verbosity=verbose,
+                                                                           environ=dict(os.environ)), console)
 
 
 def _merge_workflow(session: Session) -> Workflow | None:
@@ -125,8 +127,8 @@ def clean(name: str | None, clean_all: bool, force: bool, path: Path) -> None:
     """
     from prodigy import paths
     from prodigy.errors import UsageError
-    from prodigy.local import worktrees
-    from prodigy.local.locks import SessionBusy, session_lock
+    from prodigy.repo import worktrees
+    from prodigy.repo.locks import SessionBusy, session_lock
 
     if bool(name) == clean_all:
         raise UsageError("give a session name or -a/--all", hint="list sessions with: prodigy worktree ls")
@@ -151,7 +153,7 @@ def clean(name: str | None, clean_all: bool, force: bool, path: Path) -> None:
 
 
 def _unsafe_to_remove(session: Session) -> str | None:
-    from prodigy.local import git as g
+    from prodigy.repo import git as g
 
     if session.path.is_dir() and g.uncommitted_changes(session.path):
         return "its worktree has uncommitted changes"

@@ -24,10 +24,10 @@ from enum import Enum
 from pathlib import Path
 
 from prodigy.errors import GitError, WorkflowFailed
-from prodigy.local import git
+from prodigy.repo import git
 from prodigy.local.claude import claude_available, run_claude
 from prodigy.local.steps import StepContext, StepFailed, execute_step
-from prodigy.local.worktrees import Session
+from prodigy.repo.worktrees import Session
 from prodigy.ui.console import Console
 from prodigy.workflow.model import MergeBlock
 

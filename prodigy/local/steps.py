@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from prodigy.errors import WorkflowFailed
-from prodigy.local import git, outputs
+from prodigy.local import outputs
+from prodigy.repo import git
 from prodigy.local.claude import run_claude
 from prodigy.local.events import EventLog
 from prodigy.local.shell import run_shell

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from prodigy.k8s.transport.manifest import MANIFEST_KEY, REPO_PACK, STATE_TAR, ShippedFile, TransportError, TransportManifest
-from prodigy.local.git import git
+from prodigy.repo.git import git
 
 
 def read_manifest(in_dir: Path) -> TransportManifest:

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from prodigy.errors import ConfigError, GitError
 from prodigy.k8s.transport.manifest import TransportError
-from prodigy.local import git as gitops
-from prodigy.local.git import git
+from prodigy.repo import git as gitops
+from prodigy.repo.git import git
 
 _SCP_LIKE = re.compile(r"^(?P<user>[^@/]+@)?(?P<host>[^:/]+):(?P<path>.+)$")
 

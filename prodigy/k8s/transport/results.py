@@ -29,8 +29,8 @@ from typing import Any
 from prodigy.errors import GitError
 from prodigy.k8s.transport.framing import decode_frames, encode_frames, none_frame
 from prodigy.k8s.transport.manifest import MIB, TransportError
-from prodigy.local import git as gitops
-from prodigy.local.git import git
+from prodigy.repo import git as gitops
+from prodigy.repo.git import git
 
 RESULT_FILE = "result.tar"
 EXPORT_ERROR_FILE = "export-error.txt"     # written instead of result.tar when the export failed

@@ -32,7 +32,7 @@ from typing import Any
 
 from prodigy import paths
 from prodigy.errors import GitError, UsageError
-from prodigy.local import git
+from prodigy.repo import git
 
 SESSION_PREFIX = "session-"
 BRANCH_PREFIX = "prodigy-"
