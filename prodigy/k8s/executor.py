@@ -33,7 +33,7 @@ from prodigy import paths
 from prodigy.errors import EXIT_SIGINT, EXIT_SIGTERM, ProdigyError, UsageError
 from prodigy.execution import RunCancelled, RunEnd, RunRequest
 from prodigy.k8s import phases, trace
-from prodigy.k8s.agent_report import agent_started, agent_summary
+from prodigy.k8s.agent_report import agent_started, agent_summary, explained_summary
 from prodigy.k8s.cancel import Interrupts, delete_run
 from prodigy.k8s.clients import Kube
 from prodigy.k8s.config.resolve import ClusterOverrides
@@ -95,10 +95,10 @@ class ClusterExecutor:
             # before both are done (start() waits for the connection before its first side effect).
             self._connection = Connection.start(run)
             self._resources.callback(self._connection.abandon)
-        self._run = self._attach(run)
+        self._run = self._attach(run, contact_remote=not dry_run)   # --dry-run contacts nothing, not even git
         trace.mark("repository packed")
 
-    def _attach(self, run: ClusterRun) -> ClusterRun:
+    def _attach(self, run: ClusterRun, *, contact_remote: bool = True) -> ClusterRun:
         """Add the repository to the planned run: spool and verify it, name the session."""
         request, resume = self.request, self._resume
         if resume is None:
@@ -109,11 +109,13 @@ class ClusterExecutor:
         else:
             session_id, history_from = resume.id, resume.metadata.base_sha
             head = gitops.head_sha(resume.path) if resume.path.is_dir() else None
-            base_sha = head or gitops.git("rev-parse", resume.branch, cwd=resume.repo).stdout.strip()
+            base_sha = head or gitops.git("rev-parse", "--verify", "--end-of-options", resume.branch,
+                                          cwd=resume.repo).stdout.strip()
             state = paths.state_dir(resume.id)
             resume_state = state if state.is_dir() else None
         transport = RunTransport.prepare(request.repo, run.cluster, run_id=run.run_id, session_id=session_id,
-                                         base_sha=base_sha, resume_state=resume_state, history_from=history_from)
+                                         base_sha=base_sha, resume_state=resume_state, history_from=history_from,
+                                         contact_remote=contact_remote)
         self._transport = transport
         self._resources.callback(transport.close)
         identity = replace(run.inputs.identity, session_id=session_id, base_sha=transport.base_sha,
@@ -224,6 +226,7 @@ class ClusterExecutor:
             # The workflow never reported (image, scheduling, init container, OOM of the agent):
             # the cluster's diagnosis is the error; the session is kept for `prodigy resume`.
             return RunEnd(None, problem=problem)
+        summary = explained_summary(summary, result.tails)     # a crash reads as its message + the log's end
         return RunEnd(ExecutionResult.from_summary(summary, time.monotonic() - self.started), problem=problem)
 
     def _land_captured(self, session: Session, captured: CollectedResult | None) -> None:
@@ -274,8 +277,9 @@ def collect_finished(session: Session, placement: ClusterPlacement, console: Con
                          say=console.info)
         pods = kube.request("GET", f"/api/v1/namespaces/{namespace}/pods",
                             query=[("labelSelector", f"job-name={job_name}")]).get("items", [])
-    summary = agent_summary(pods) or {"status": "failed", "exit_code": 1,
-                                      "error": f"Job {job_name} ended without a workflow summary"}
+    summary = explained_summary(agent_summary(pods) or {"status": "failed", "exit_code": 1,
+                                                        "error": f"Job {job_name} ended without a workflow summary"},
+                                {})
     result = ExecutionResult.from_summary(summary, _job_duration(status))
     record_collected(run_id=placement.run_id, result=result)
     return RunEnd(result)

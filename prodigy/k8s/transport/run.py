@@ -107,12 +107,14 @@ class RunTransport:
     @classmethod
     def prepare(cls, repo: Path, cluster: ResolvedCluster, *, run_id: str, session_id: str,
                 base_sha: str | None = None, resume_state: Path | None = None,
-                history_from: str | None = None) -> RunTransport:
+                history_from: str | None = None, contact_remote: bool = True) -> RunTransport:
         """Everything that can fail about the repository, before the cluster sees anything.
 
         `base_sha` defaults to HEAD (a new run); a resumed run passes its branch head, the
         session's state dir (whose checkpoint travels with it) and the session's first base
         (`history_from`), so the pod has the session's commits as a local resume would.
+        `contact_remote=False` (`--dry-run`) leaves the git remote alone: remote mode then
+        neither lists it nor pushes the base, and the pod would fetch the base by id.
         """
         base = base_sha or gitops.head_sha(repo)
         if base is None:
@@ -127,7 +129,8 @@ class RunTransport:
                 if resume_state is not None and resume_state.is_dir():
                     manifest = _spool_state_only(spool, base, branch, resume_state)
                 fetch_ref = remote.ensure_base_on_remote(repo, url, base, session_id=session_id,
-                                                         push_allowed=settings.push_base_ref)
+                                                         push_allowed=settings.push_base_ref) \
+                    if contact_remote else None
                 depth = 1 + (gitops.count_commits(repo, history_from, base) if history_from else 0)
                 additions = podspec.remote_additions(
                     podspec.RemoteSource(url, settings.credentials_secret, fetch_ref, depth), base_sha=base,
@@ -160,7 +163,7 @@ class RunTransport:
                      context: str | None = None, run_args: tuple[str, ...] = (), max_iterations: int = 1) -> Session:
         """Create (new run) or reuse (resume) branch + worktree + metadata recording the Job."""
         if not gitops.branch_exists(self.repo, self.branch):
-            git("branch", self.branch, self.base_sha, cwd=self.repo)
+            git("branch", "--", self.branch, self.base_sha, cwd=self.repo)
         placement = self.placement(namespace=namespace, job=job, context=context)
         session = worktrees.adopt_branch(self.repo, self.session_id, original_branch=original_branch,
                                          base_sha=None, workflow_path=workflow_path,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from prodigy.errors import ConfigError
+from prodigy.errors import ConfigError, GitError
 from prodigy.k8s.transport.checkout import start_branch
 from prodigy.k8s.transport.manifest import TransportError
 from prodigy.k8s.transport.remote import (
@@ -108,3 +108,28 @@ def test_urls_with_tokens_are_refused_and_masked() -> None:
     assert check_remote_url("git@github.com:org/repo.git", cluster="dev") == "git@github.com:org/repo.git"
     with pytest.raises(ConfigError, match="remote_url is not set"):
         check_remote_url(None, cluster="dev")
+
+
+def test_a_dry_run_contacts_no_git_remote(user_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prodigy.k8s.config.loader import parse_kubernetes_config
+    from prodigy.k8s.config.resolve import ClusterOverrides, resolve_cluster
+    from prodigy.k8s.transport.run import RunTransport
+    from testing.credential_traps import credential_observer
+
+    monkeypatch.setenv("PRODIGY_HOME", str(tmp_path / "home"))
+    with credential_observer() as observer:
+        config = parse_kubernetes_config(
+            f"clusters:\n  dev:\n    repo: {{mode: remote, remote_url: '{observer.url}', push_base_ref: true}}\n",
+            Path("kubernetes.yaml"))
+        cluster = resolve_cluster(config, "dev", ClusterOverrides(), ["dev"])
+
+        planned = RunTransport.prepare(user_repo, cluster, run_id="r1", session_id="session-dry",
+                                       contact_remote=False)
+        planned.close()
+        assert observer.requests == []
+        init = planned.additions.init_containers[0]
+        assert {"name": "PRODIGY_REPO_URL", "value": observer.url} in init["env"]
+
+        with pytest.raises(GitError, match="cannot list"):      # a real run does ask the remote
+            RunTransport.prepare(user_repo, cluster, run_id="r2", session_id="session-real")
+        assert observer.requests != []
