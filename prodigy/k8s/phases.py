@@ -39,6 +39,7 @@ from prodigy.k8s.names import new_run_id
 from prodigy.k8s.preflight import preflight_or_raise
 from prodigy.k8s.retry import Waiter
 from prodigy.k8s.secrets import credentials_from_env
+from prodigy.k8s.shipped_workflow import ship_workflow
 from prodigy.k8s.status import Display
 from prodigy.k8s.submit import ObjectRef, SubmittedRun
 from prodigy.k8s.supervise import RunOutcome, SupervisionResult, Supervisor, list_events
@@ -88,9 +89,12 @@ def plan(request: RunRequest, cluster_name: str, overrides: ClusterOverrides, *,
     if request.max_iterations > 1:
         agent_args += ["-n", str(request.max_iterations)]
     environ = request.environ
+    # Workflow `secrets:` values leave the shipped text and travel in the run's Secret.
+    shipped = ship_workflow(request.source.text, workflow, source=str(request.workflow_path))
     inputs = JobSpecInputs(
-        identity=identity, cluster=cluster, workflow_text=request.source.text,
-        credentials=credentials_from_env(environ, provided_by_cluster=set(cluster.secrets)),
+        identity=identity, cluster=cluster, workflow_text=shipped.text,
+        credentials={**credentials_from_env(environ, provided_by_cluster=set(cluster.secrets)),
+                     **shipped.secret_env},
         git_identity={k: environ[k] for k in GIT_IDENTITY_VARS if environ.get(k)},
         agent_args=tuple(agent_args))
     return ClusterRun(cluster, inputs, build_run_objects(inputs), workflow.name)

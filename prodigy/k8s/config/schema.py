@@ -49,6 +49,7 @@ PULL_POLICIES: Final[tuple[str, ...]] = typing.get_args(PullPolicy)
 # Env names prodigy sets itself; a cluster entry may not override them.
 RESERVED_ENV: Final = frozenset({
     "PRODIGY_EXECUTION_MODE", "WORKFLOW_ID", "PRODIGY_SESSION_ID", "PRODIGY_RUN_ID", "PYTHONUNBUFFERED",
+    "PRODIGY_WORKFLOW_SECRETS", "PRODIGY_AGENT_IMAGE",
 })
 
 # Kubernetes resource quantity: a signed decimal number with an optional SI/binary suffix or exponent.
