@@ -9,7 +9,10 @@ request; the process exits with the workflow's exit code.
 
 The repository comes from the transport (``prodigy.k8s.transport``): its init container has
 checked out the session branch, and on the way out the agent exports the new commits and the
-checkpoint for the results container, on success and failure alike. A pod started without the
+checkpoint for the results container, on success and failure alike. The workflow's ``secrets:``
+values are not in the shipped file: they come from the run's Secret (``PRODIGY_WORKFLOW_SECRETS``).
+A bug in the agent (any unexpected exception) ends it with exit code 3, its message in the summary
+and the traceback in the log, so the client can say what broke. A pod started without the
 transport's environment (a Job written by hand) runs the workflow in a fresh git repository in
 the workspace (``/workspace/repo``) with one empty initial commit, so steps can still commit.
 """

@@ -74,10 +74,10 @@ def missing_claude_message(command: str, environ: Mapping[str, str]) -> str:
     """The step error when `claude` cannot be found: what is missing, where, and how to fix it."""
     image = environ.get(AGENT_IMAGE_ENV)
     where = f"in the image {image}" if image else "on this machine"
-    fix = ("run with an image that has Claude Code (the prodigy-agent image does: docker/agent), e.g. --image"
+    fix = ("use an image that has it (docker/agent builds one): the cluster's `image:` in kubernetes.yaml, or --image"
            if image else "install Claude Code (npm install -g @anthropic-ai/claude-code)")
     return (f"Claude command '{command}' failed: the Claude Code CLI (`{CLAUDE_EXECUTABLE}`) is not installed "
-            f"{where}: it is not on PATH ({environ.get('PATH', '')}); {fix}")
+            f"{where} (not on PATH={environ.get('PATH', '')}); {fix}")
 
 
 def new_log_path(home: Path | None = None) -> Path:
