@@ -89,12 +89,12 @@ def plan(request: RunRequest, cluster_name: str, overrides: ClusterOverrides, *,
     if request.max_iterations > 1:
         agent_args += ["-n", str(request.max_iterations)]
     environ = request.environ
+    credentials = credentials_from_env(environ, provided_by_cluster=set(cluster.secrets))
     # Workflow `secrets:` values leave the shipped text and travel in the run's Secret.
-    shipped = ship_workflow(request.source.text, workflow, source=str(request.workflow_path))
+    shipped = ship_workflow(request.source.text, workflow, source=str(request.workflow_path), credentials=credentials)
     inputs = JobSpecInputs(
         identity=identity, cluster=cluster, workflow_text=shipped.text,
-        credentials={**credentials_from_env(environ, provided_by_cluster=set(cluster.secrets)),
-                     **shipped.secret_env},
+        credentials={**credentials, **shipped.secret_env},
         git_identity={k: environ[k] for k in GIT_IDENTITY_VARS if environ.get(k)},
         agent_args=tuple(agent_args))
     return ClusterRun(cluster, inputs, build_run_objects(inputs), workflow.name)

@@ -42,8 +42,14 @@ class ShippedWorkflow:
     secret_env: Mapping[str, str] = field(default_factory=dict)  # for the run's Secret: env name -> value
 
 
-def ship_workflow(text: str, workflow: Workflow, *, source: str) -> ShippedWorkflow:
-    """`text` (the workflow file `source`, already validated as `workflow`) ready to ship."""
+def ship_workflow(text: str, workflow: Workflow, *, source: str,
+                  credentials: Mapping[str, str] | None = None) -> ShippedWorkflow:
+    """`text` (the workflow file `source`, already validated as `workflow`) ready to ship.
+
+    `credentials` are the values forwarded to the run's Secret from the local environment
+    (`ANTHROPIC_API_KEY`...): a workflow file holding one of them literally is refused too.
+    """
+    _refuse_credentials(text, credentials or {}, source)
     if not workflow.secrets:
         return ShippedWorkflow(text)
     is_yaml = Path(source).suffix.lower() in YAML_SUFFIXES
@@ -103,6 +109,18 @@ def _refuse_copies(original: str, stripped: str, secrets: Mapping[str, str], sou
             "workflow file in a ConfigMap, so the value would travel in clear",
             hint=f"refer to it as ${name} (the secret is set in every step's environment), and do not copy it "
                  "elsewhere in the file (a YAML alias of it counts too)")
+
+
+def _refuse_credentials(text: str, credentials: Mapping[str, str], source: str) -> None:
+    for name, value in credentials.items():
+        if len(value) < MIN_SECRET_LENGTH or value not in text:
+            continue
+        line = next(number for number, content in enumerate(text.splitlines(), 1) if value in content)
+        raise UsageError(
+            f"{source}:{line}: the value of {name}, which this run forwards from your environment to the "
+            "run's Secret, is written in the workflow file; the file ships in a ConfigMap, so it would travel "
+            "in clear",
+            hint=f"remove it from the file: the pod gets {name} from the run's Secret")
 
 
 def _check_same_workflow(stripped: str, workflow: Workflow, source: str) -> None:

@@ -93,3 +93,15 @@ def test_a_yaml_alias_of_a_secret_is_refused() -> None:
     text = f"secrets:\n  API_TOKEN: &token {TOKEN}\nenv:\n  COPY: *token\ncommands:\n  - shell: echo\n"
     with pytest.raises(UsageError, match="the value of secret API_TOKEN also appears outside"):
         ship(text, "wf.yml")
+
+
+def test_a_forwarded_credential_written_in_the_workflow_is_refused() -> None:
+    text = "env:\n  ANTHROPIC_API_KEY: sk-ant-written-in-the-file\ncommands:\n  - shell: echo\n"
+    loaded = parse_workflow(text, Path("wf.yml"))
+    with pytest.raises(UsageError) as caught:
+        ship_workflow(text, loaded.workflow, source="wf.yml",
+                      credentials={"ANTHROPIC_API_KEY": "sk-ant-written-in-the-file"})
+    assert caught.value.message.startswith("wf.yml:2: the value of ANTHROPIC_API_KEY, which this run forwards")
+    assert "sk-ant-written-in-the-file" not in caught.value.message
+    assert ship_workflow(text, loaded.workflow, source="wf.yml", credentials={"ANTHROPIC_API_KEY": "other-key"}).text \
+        == text
