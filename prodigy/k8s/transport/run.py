@@ -158,11 +158,12 @@ class RunTransport:
     def open_session(self, *, original_branch: str, workflow_path: Path | None, namespace: str, job: str,
                      run_args: tuple[str, ...] = (), max_iterations: int = 1) -> Session:
         """Create (new run) or reuse (resume) branch + worktree + metadata recording the Job."""
-        if not gitops.branch_exists(self.repo, self.branch):
-            git("branch", self.branch, self.base_sha, cwd=self.repo)
         info = self.cluster_info(namespace=namespace, job=job)
-        session = worktrees.adopt_branch(self.repo, self.session_id, original_branch=original_branch,
-                                         base_sha=None, workflow_path=workflow_path, extra={"cluster": info})
+        with gitops.locked(self.repo, f"creating session {self.session_id}"):
+            if not gitops.branch_exists(self.repo, self.branch):
+                git("branch", self.branch, self.base_sha, cwd=self.repo)
+            session = worktrees.adopt_branch(self.repo, self.session_id, original_branch=original_branch,
+                                             base_sha=None, workflow_path=workflow_path, extra={"cluster": info})
         if session.metadata.base_sha is None:
             session = worktrees.update(session, base_sha=self.base_sha)
         if run_args or max_iterations != 1:
