@@ -130,8 +130,8 @@ class RunTransport:
                 depth = 1 + (gitops.count_commits(repo, history_from, base) if history_from else 0)
                 additions = podspec.remote_additions(
                     podspec.RemoteSource(url, settings.credentials_secret, fetch_ref, depth), base_sha=base,
-                    branch=branch,
-                    image=cluster.image, pull_policy=cluster.image_pull_policy, resume_state=manifest, run_id=run_id)
+                    branch=branch, image=cluster.image, pull_policy=cluster.image_pull_policy, resume_state=manifest,
+                    run_id=run_id, resources=cluster.plumbing_resources.to_k8s())
                 pushed = fetch_ref if fetch_ref == remote.temp_base_ref(session_id) else None
                 return cls(repo, cluster, run_id, session_id, base, additions, "remote", manifest, url, pushed, spool)
             manifest = spool_commit(
@@ -141,7 +141,8 @@ class RunTransport:
                 history_from=history_from)
             additions = podspec.bundle_additions(run_id, manifest, image=cluster.image,
                                                  pull_policy=cluster.image_pull_policy,
-                                                 resuming=resume_state is not None)
+                                                 resuming=resume_state is not None,
+                                                 resources=cluster.plumbing_resources.to_k8s())
             return cls(repo, cluster, run_id, session_id, base, additions, "bundle", manifest, None, None, spool)
         except BaseException:
             shutil.rmtree(spool, ignore_errors=True)
