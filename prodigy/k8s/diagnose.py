@@ -64,6 +64,7 @@ class Category(StrEnum):
     POD_CREATION_LIMIT_RANGE = "PodCreationFailed.LimitRange"
     POD_CREATION_ADMISSION = "PodCreationFailed.Admission"
     NODE_LOST = "NodeLost"
+    JOB_DELETED = "JobDeleted"
     OOM_KILLED = "OOMKilled"
     SEGFAULT = "Segfault"
     TERMINATED = "Terminated"

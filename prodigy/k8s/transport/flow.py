@@ -153,7 +153,9 @@ def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, r
     from prodigy.local.session import finish_session, report_kept
     from prodigy.workflow.loader import load_workflow
 
-    captured = capture.wait() if capture is not None else None
+    # A run that got stuck (pending, or its node lost) has no export to wait for: its pod never
+    # ran the workflow, or its node can no longer serve the results log.
+    captured = capture.wait() if capture is not None and result.stuck is None else None
     if result.outcome is RunOutcome.CANCELLED:
         # Land first: "cancelled" is the last word, as for a local Ctrl+C.
         _land_captured(attached, session, captured, capture, console)
