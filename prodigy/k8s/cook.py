@@ -153,9 +153,14 @@ def run_on_cluster(options: RunOptions) -> int:
 def preflight(kube: Kube, run: ClusterRun) -> None:
     from prodigy.k8s.preflight import preflight_or_raise
 
-    preflight_or_raise(kube, run.cluster.namespace, needs_secret=bool(run.inputs.credentials),
-                       image_pull_secrets=run.cluster.image_pull_secrets,
-                       env_secrets=[ref.secret for ref in run.cluster.secrets.values()])
+    from prodigy.k8s.admission import run_containers
+
+    report = preflight_or_raise(kube, run.cluster.namespace, needs_secret=bool(run.inputs.credentials),
+                                image_pull_secrets=run.cluster.image_pull_secrets,
+                                env_secrets=[ref.secret for ref in run.cluster.secrets.values()],
+                                containers=run_containers(run.cluster))
+    for warning in report.warnings:   # a quota or LimitRange that will hold or refuse the pod
+        _stderr(f"warning: {warning.name} {warning.detail} (hint: {warning.hint})")
 
 
 class Connection:
