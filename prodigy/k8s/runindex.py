@@ -64,6 +64,22 @@ def record_finished(*, run_id: str, outcome: Outcome, exit_code: int, reason: st
             "reason": reason, "finished_at": now_iso()}, path=path)
 
 
+def record_collected(run_id: str, job: dict[str, Any], summary: dict[str, Any], exit_code: int, *,
+                     path: Path | None = None) -> None:
+    """The outcome of a run whose client ended early, once `cluster collect` or `resume` has
+    brought its results home: the Job's verdict, not "unknown" any more."""
+    if not run_id:
+        return
+    conditions = {c.get("type") for c in (job.get("status") or {}).get("conditions") or ()
+                  if c.get("status") == "True"}
+    if "Complete" in conditions:
+        outcome, reason = Outcome.SUCCEEDED, "collected later"
+    else:
+        error = str(summary.get("error") or "the Job failed").splitlines()[0]
+        outcome, reason = Outcome.FAILED, f"{error} (collected later)"
+    record_finished(run_id=run_id, outcome=outcome, exit_code=exit_code, reason=reason, path=path)
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """A submission joined with its outcome (``outcome`` None: not finished, or the CLI died)."""

@@ -300,6 +300,8 @@ def resume_on_cluster(session_id: str, options: RunOptions | None = None) -> int
         collected = _collect_if_finished(session, info, run_options, console, started)
         if collected is not None:
             return collected
+        console.info(f"Job {info.get('job')} no longer exists (deleted, or removed after its TTL); "
+                     "running the remaining steps again")
     head = gitops.head_sha(session.path) if session.path.is_dir() else None
     branch_head = head or gitops.git("rev-parse", session.branch, cwd=session.repo).stdout.strip()
     console.info(f"Resuming session: {session.id} on cluster {info['cluster']} from {branch_head[:12]}")
@@ -328,7 +330,8 @@ def collect_session(name: str, options: RunOptions | None = None) -> int:
                              verbosity=options.verbosity if options else 0, cluster=info["cluster"])
     code = _collect_if_finished(session, info, run_options, console, time.monotonic())
     if code is None:
-        raise UsageError(f"Job {info.get('job')} of session {session.id} no longer exists, so its commits are gone",
+        raise UsageError(f"Job {info.get('job')} of session {session.id} no longer exists (deleted, or removed "
+                         "after its TTL), so there is nothing left to collect",
                          hint=f"run the remaining steps again with `prodigy resume {session.id}`")
     return code
 
@@ -354,6 +357,8 @@ def _collect_if_finished(session: Session, info: Mapping[str, Any], options: Run
     from prodigy.k8s.config.loader import load_kubernetes_config
     from prodigy.k8s.config.resolve import ClusterOverrides, resolve_cluster
     from prodigy.k8s.errors import NotFound
+    from prodigy.k8s.progress import job_duration
+    from prodigy.k8s.runindex import record_collected
     from prodigy.local.session import finish_session
     from prodigy.workflow.loader import load_workflow
 
@@ -366,8 +371,7 @@ def _collect_if_finished(session: Session, info: Mapping[str, Any], options: Run
         try:
             job = kube.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{job_name}")
         except NotFound:
-            console.info(f"Job {job_name} is gone (TTL); running the remaining steps again")
-            return None
+            return None        # the caller says what that means for it (resume: run again; collect: nothing)
         conditions = {c.get("type") for c in (job.get("status") or {}).get("conditions") or ()
                       if c.get("status") == "True"}
         if not conditions & {"Complete", "Failed"}:
@@ -384,7 +388,11 @@ def _collect_if_finished(session: Session, info: Mapping[str, Any], options: Run
                                           "error": f"Job {job_name} ended without a workflow summary"}
         workflow = load_workflow(options.workflow_path).workflow
         session = worktrees.load_session(session.id)
-        return finish_session(session, workflow, execution_result(summary, time.monotonic() - started),
+        # The run's own duration (from the Job), not this command's.
+        duration = job_duration(job) or time.monotonic() - started
+        code = finish_session(session, workflow, execution_result(summary, duration),
                               yes=options.yes, console=console, verbosity=options.verbosity)
+        record_collected(str(info.get("run_id") or ""), job, summary, code)
+        return code
     finally:
         kube.close()
