@@ -24,6 +24,7 @@ it is tested with literal Job, Pod, Event and Node dicts and an injected clock:
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -235,7 +236,7 @@ def absorb(state: State, message: Message, now: Now) -> tuple[State, list[Action
     kind, typ = message.kind, message.type
     if typ == "UNREACHABLE":
         since = state.unreachable.get(kind, now.monotonic)
-        detail = message.error.message if message.error is not None else ""
+        detail = _short_reason(message.error.message) if message.error is not None else ""
         return replace(state, unreachable=_frozen({**state.unreachable, kind: since}),
                        unreachable_since=now.monotonic if state.unreachable_since is None else state.unreachable_since,
                        unreachable_detail=detail or state.unreachable_detail), actions
@@ -262,6 +263,14 @@ def absorb(state: State, message: Message, now: Now) -> tuple[State, list[Action
     if kind == "node":
         return _apply_node(state, message), actions
     return state, actions
+
+
+def _short_reason(message: str) -> str:
+    """``[Errno 111] Connection refused`` out of ``cluster 'x': API server unreachable: [Errno 111] ...``."""
+    first = (message.strip().splitlines() or [""])[0]
+    reason = first.rsplit("API server unreachable:", 1)[-1].strip()
+    reason = re.sub(r"^cluster '[^']*':\s*", "", reason).strip(" :")
+    return reason if len(reason) > 2 else ""
 
 
 def _apply_job(state: State, event: WatchEvent, now: Now) -> State:
@@ -412,7 +421,8 @@ def node_lost(pod: Obj, trouble: NodeTrouble, now: datetime, deadline: datetime,
     pod_name = str((pod.get("metadata") or {}).get("name") or "")
     waited = int(settings.grace.node_lost_seconds)
     return Diagnosis(
-        Category.NODE_LOST, f"{trouble.text}; its pod {pod_name} has not been heard of for {waited}s", terminal=True,
+        Category.NODE_LOST, f"{trouble.text}, and its pod {pod_name} with it (waited {waited}s for the node to "
+                            "come back)", terminal=True,
         pod=pod_name, deadline=deadline,
         hint="the node crashed, was removed or lost its network; the work the pod did since the run's last "
              "export is lost with it. The Job is deleted; resume the session to run the remaining steps "
