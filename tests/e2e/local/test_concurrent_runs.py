@@ -51,3 +51,23 @@ def test_ten_concurrent_local_runs_all_merge_and_leave_the_checkout_as_it_was(
     assert session_dirs(prodigy_home, repo) == []
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert git(repo, "branch", "--format=%(refname:short)").split() == ["main"]
+
+
+def test_a_merge_that_fails_without_a_conflict_leaves_the_checkout_and_keeps_the_session(
+        repo: Path, fake_claude: FakeClaude, prodigy_home: Path, tmp_path: Path) -> None:
+    # A hook that refuses every merge commit: git has already written the merged tree into the
+    # checkout when it runs, so a failed merge must be undone, not handed to Claude as a conflict.
+    hook = repo / ".git" / "hooks" / "pre-merge-commit"
+    hook.write_text("#!/bin/sh\necho 'merges are frozen today' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    workflow = _committing_workflow(tmp_path, 7)
+    result = subprocess.run([sys.executable, "-m", "prodigy", "cook", str(workflow), "-y"], cwd=repo,
+                            env=fake_claude.env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "merges are frozen today" in result.stderr
+    (session,) = session_dirs(prodigy_home, repo)
+    assert f"prodigy worktree merge {session.name}" in result.stderr and str(session) in result.stderr
+    assert fake_claude.calls() == []                            # not a conflict: Claude is not asked
+    assert git(repo, "status", "--porcelain") == ""             # nothing staged, nothing left behind
+    assert not (repo / "file-7.txt").exists()
+    assert "add file 7" in git(repo, "log", "--pretty=%s", f"prodigy-{session.name}")
