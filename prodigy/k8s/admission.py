@@ -83,7 +83,8 @@ def quota_warnings(containers: Sequence[ContainerShape], quotas: Sequence[Obj]) 
             if need > limit:
                 found.append(AdmissionWarning(
                     subject, f"allows {key} {hard[key]} in all, the pod needs {format_quantity(need)}: "
-                    "it will never be admitted", f"lower {_setting(key)} in kubernetes.yaml, or ask for a larger quota"))
+                    "it will never be admitted",
+                    f"lower {_setting(key)} in kubernetes.yaml, or ask for a larger quota"))
                 continue
             free = limit - (parse_quantity(used.get(key, "0")) or Decimal(0))
             if need > free:
@@ -139,12 +140,14 @@ def _bounds(subject: str, who: str, item: Obj, requests: Mapping[str, str], limi
     for resource, bound in (item.get("max") or {}).items():
         value = limits.get(resource) or requests.get(resource)
         if value is not None and _greater(value, bound):
-            found.append(AdmissionWarning(subject, f"allows at most {bound} {resource} for {who}, which asks for {value}",
+            found.append(AdmissionWarning(subject,
+                                          f"allows at most {bound} {resource} for {who}, which asks for {value}",
                                  f"lower {key}.limits.{resource} in kubernetes.yaml to {bound} or less"))
     for resource, bound in (item.get("min") or {}).items():
         value = requests.get(resource)
         if value is not None and _greater(bound, value):
-            found.append(AdmissionWarning(subject, f"requires at least {bound} {resource} for {who}, which asks for {value}",
+            found.append(AdmissionWarning(subject,
+                                          f"requires at least {bound} {resource} for {who}, which asks for {value}",
                                  f"raise {key}.requests.{resource} in kubernetes.yaml to {bound} or more"))
     for resource, ratio in (item.get("maxLimitRequestRatio") or {}).items():
         limit, request, most = (parse_quantity(v) for v in (limits.get(resource), requests.get(resource), ratio))

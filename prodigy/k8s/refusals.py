@@ -46,10 +46,12 @@ _EXCEEDED = re.compile(r"exceeded quota: (?P<name>[^,]+), requested: (?P<request
 _MUST_SPECIFY = re.compile(r"failed quota: (?P<name>[^:]+): must specify (?P<what>.+)")
 _UNKNOWN_STATUS = re.compile(r"status unknown for quota: (?P<name>[^,]+)")
 # LimitRanger (plugin/pkg/admission/limitranger/admission.go)
-_LIMIT_RANGE = re.compile(r"(?P<bound>maximum|minimum) (?P<resource>[\w./-]+) usage per (?P<scope>Container|Pod) is "
-                          r"(?P<value>[^,\s.]+(?:\.\d+)?[A-Za-z]*)(?:, but (?P<kind>limit|request) is (?P<actual>[^,\]\s]+)"
+_LIMIT_RANGE = re.compile(r"(?P<bound>maximum|minimum) (?P<resource>[\w./-]+) usage per (?P<scope>Container|Pod) "
+                          r"is (?P<value>[^,\s.]+(?:\.\d+)?[A-Za-z]*)"
+                          r"(?:, but (?P<kind>limit|request) is (?P<actual>[^,\]\s]+)"
                           r"|\.\s+No (?P<missing>limit|request) is specified)")
-_RATIO = re.compile(r"(?P<resource>[\w./-]+) max limit to request ratio per (?P<scope>Container|Pod) is (?P<value>\S+),")
+_RATIO = re.compile(r"(?P<resource>[\w./-]+) max limit to request ratio per (?P<scope>Container|Pod) "
+                    r"is (?P<value>\S+),")
 # Admission policies and webhooks
 _POLICY = re.compile(r"ValidatingAdmissionPolicy '(?P<name>[^']+)'(?: with binding '(?P<binding>[^']+)')? "
                      r"denied request: (?P<message>.*)")
@@ -145,7 +147,7 @@ def _limit_range(reason: str, namespace: str, template: Obj, limit_ranges: Seque
                        hint=f"bring the {resource} limits and requests closer together in kubernetes.yaml "
                             "(resources, plumbing_resources)")
     assert found is not None
-    bound, resource, scope, value = found.group("bound"), found.group("resource"), found.group("scope"), found.group("value")
+    bound, resource, scope, value = (found.group(g) for g in ("bound", "resource", "scope", "value"))
     kind = found.group("kind") or found.group("missing")
     actual = found.group("actual")
     key = "max" if bound == "maximum" else "min"
