@@ -14,10 +14,24 @@ is user+system of every process of the round (prodigy and the git it runs, from
 `--source DIR` runs prodigy from another checkout (PYTHONPATH) with this checkout's .venv, to
 compare a version before a change with the one after it.
 
-Measured 2026-11-30, 2 cores shared with other work (load 3-6), testcluster:
+Measured 2026-11-30 on 2 cores shared with other engineers' builds and tests (load average
+13-27 during the runs, so wall times are inflated), testcluster:
 
-    before (04f2fea)  local 10: 5/10 ok, checkout left with staged and untracked files
-    after             see the table printed by the last run, copied into the issue's closing note
+    before (04f2fea, no repository lock)      runs  ok  git status   wall s  CPU s
+      local                                     10   3  CHANGED        19.2    5.3
+      local                                     20   5  CHANGED        33.2   10.4
+      cluster                                   10   9  unchanged      60.6   15.3
+      mixed (every other run on the cluster)    10   8  unchanged      33.5    9.9
+    after
+      local                                     10  10  unchanged      18.9    4.7
+      cluster                                   10  10  unchanged      70.2   14.7
+      mixed                                     10  10  unchanged      50.2   10.0
+      local                                     20  20  unchanged      53.8   10.4
+      cluster                                   20  20  unchanged      83.8   29.1
+      mixed                                     20  20  unchanged      80.8   21.4
+
+Every successful run merged its commit. CPU per run stays the same (local ~0.5 s, cluster
+~1.5 s): the lock costs waiting, not work.
 """
 
 from __future__ import annotations
