@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from prodigy.k8s import gc, runindex
+from prodigy.k8s.admission import run_containers
 from prodigy.k8s.clients import Kube, connected, kube_contexts
 from prodigy.k8s.config.loader import load_kubernetes_config
 from prodigy.k8s.config.resolve import ClusterOverrides, ResolvedCluster, resolve_cluster
-from prodigy.k8s.admission import run_containers
 from prodigy.k8s.preflight import CheckStatus, PreflightReport, run_preflight
 
 

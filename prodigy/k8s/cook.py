@@ -151,9 +151,8 @@ def run_on_cluster(options: RunOptions) -> int:
 
 
 def preflight(kube: Kube, run: ClusterRun) -> None:
-    from prodigy.k8s.preflight import preflight_or_raise
-
     from prodigy.k8s.admission import run_containers
+    from prodigy.k8s.preflight import preflight_or_raise
 
     report = preflight_or_raise(kube, run.cluster.namespace, needs_secret=bool(run.inputs.credentials),
                                 image_pull_secrets=run.cluster.image_pull_secrets,
