@@ -12,17 +12,26 @@ from pathlib import Path
 
 from testcluster.pki import Pki
 
-# Exactly the controllers the suite relies on. node-lifecycle-controller and
-# taint-eviction-controller stay off: they would taint and evict from a node agent
-# that misses a heartbeat. namespace-controller empties deleted namespaces, otherwise
-# they stay Terminating forever.
+# Exactly the controllers the suite relies on. namespace-controller empties deleted
+# namespaces, otherwise they stay Terminating forever. node-lifecycle-controller marks a node
+# whose agent stops renewing its Lease NotReady (and its pods not ready), so a lost node can be
+# tested; resourcequota-controller computes quota usage, without which the quota admission
+# plugin refuses every pod in a namespace with a ResourceQuota. taint-eviction-controller stays
+# off: with one node, a NotReady node is a "full disruption" and nothing would be evicted anyway.
 CONTROLLERS = (
     "job-controller",
     "ttl-after-finished-controller",
     "garbage-collector-controller",
     "pod-garbage-collector-controller",
     "namespace-controller",
+    "node-lifecycle-controller",
+    "resourcequota-controller",
 )
+# Short, so a test that stops the node sees it NotReady soon: the node agent renews its Lease
+# every 2 s (testcluster/nodeagent/node.py), 10 chances inside the grace period.
+NODE_MONITOR_GRACE_SECONDS = 20
+NODE_MONITOR_PERIOD_SECONDS = 2
+QUOTA_SYNC_SECONDS = 10
 SERVICE_CIDR = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc"
 
@@ -134,6 +143,10 @@ def kube_controller_manager(layout: Layout) -> list[str]:
         f"--kubeconfig={kubeconfig}",
         "--leader-elect=false",
         f"--controllers={','.join(CONTROLLERS)}",
+        f"--node-monitor-grace-period={NODE_MONITOR_GRACE_SECONDS}s",
+        f"--node-monitor-period={NODE_MONITOR_PERIOD_SECONDS}s",
+        f"--node-startup-grace-period={NODE_MONITOR_GRACE_SECONDS}s",
+        f"--resource-quota-sync-period={QUOTA_SYNC_SECONDS}s",
         "--use-service-account-credentials=false",
         "--bind-address=127.0.0.1",
         f"--secure-port={layout.ports.controller_manager}",

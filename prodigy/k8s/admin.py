@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prodigy.k8s import gc, runindex
+from prodigy.k8s.admission import run_containers
 from prodigy.k8s.clients import kube_contexts
 from prodigy.k8s.config.loader import load_kubernetes_config
 from prodigy.k8s.config.resolve import ClusterOverrides
@@ -62,12 +63,14 @@ def check_cluster(name: str, namespace: str | None = None) -> CheckOutcome:
         cluster, kube = opened.cluster, opened.kube
         report = run_preflight(kube, cluster.namespace, needs_secret=True,
                                image_pull_secrets=cluster.image_pull_secrets,
-                               env_secrets=[ref.secret for ref in cluster.secrets.values()])
-    marks = {CheckStatus.OK: "ok  ", CheckStatus.FAILED: "FAIL", CheckStatus.SKIPPED: "skip"}
+                               env_secrets=[ref.secret for ref in cluster.secrets.values()],
+                               containers=run_containers(cluster))
+    marks = {CheckStatus.OK: "ok  ", CheckStatus.FAILED: "FAIL", CheckStatus.SKIPPED: "skip",
+             CheckStatus.WARNING: "warn"}
     lines = [f"cluster {name}: {report.server} (context {kube.context}), namespace {report.namespace}"]
     for check in report.checks:
         lines.append(f"  {marks[check.status]} {check.name}{': ' + check.detail if check.detail else ''}")
-        if check.status is CheckStatus.FAILED and check.hint:
+        if check.status in (CheckStatus.FAILED, CheckStatus.WARNING) and check.hint:
             lines.append(f"       hint: {check.hint}")
     lines.append("ready" if not report.failures else f"{len(report.failures)} check(s) failed")
     return CheckOutcome(report, lines)

@@ -34,6 +34,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from prodigy.k8s.config.resolve import GraceWindows
+from prodigy.k8s.refusals import RefusedBy, read_refusal
 
 Obj = Mapping[str, Any]
 
@@ -59,6 +60,11 @@ class Category(StrEnum):
     UNSCHEDULABLE_NODE_SELECTOR = "Unschedulable.NodeSelector"
     UNSCHEDULABLE_TAINT = "Unschedulable.Taint"
     POD_CREATION = "PodCreationFailed"
+    POD_CREATION_QUOTA = "PodCreationFailed.Quota"
+    POD_CREATION_LIMIT_RANGE = "PodCreationFailed.LimitRange"
+    POD_CREATION_ADMISSION = "PodCreationFailed.Admission"
+    NODE_LOST = "NodeLost"
+    JOB_DELETED = "JobDeleted"
     OOM_KILLED = "OOMKilled"
     SEGFAULT = "Segfault"
     TERMINATED = "Terminated"
@@ -182,10 +188,12 @@ def warning_lines(events: Iterable[_Event]) -> tuple[str, ...]:
 
 
 def diagnose(job: Obj, pods: Sequence[Obj], events: Sequence[Obj], log_tails: Mapping[str, Sequence[str]],
-             now: datetime, grace: GraceWindows = GraceWindows()) -> Diagnosis | None:
+             now: datetime, grace: GraceWindows = GraceWindows(), *,
+             limit_ranges: Sequence[Obj] = ()) -> Diagnosis | None:
     """The reason this run failed or is stuck, or None while it progresses normally.
 
     ``log_tails`` maps ``"pod/container"`` (or just ``"container"``) to its last log lines.
+    ``limit_ranges``: the namespace's LimitRanges, when readable, to name the one refusing a pod.
     """
     if _condition(job, "Complete") or _condition(job, "SuccessCriteriaMet"):
         return None
@@ -195,13 +203,13 @@ def diagnose(job: Obj, pods: Sequence[Obj], events: Sequence[Obj], log_tails: Ma
     failed = _condition(job, "Failed") or _condition(job, "FailureTarget")
     found = _failure(job, failed, _newest_first(pods), log_tails)
     if found is None and failed is None:
-        found = classify_pending(job, pods, events, now, grace)
+        found = classify_pending(job, pods, events, now, grace, limit_ranges=limit_ranges)
     elif found is not None and failed is None and found.category is not Category.EVICTED:
         # podFailurePolicy fails the Job as soon as the agent exits non-zero; say so now.
         found = _with(found, terminal=_fails_job_at_once(job, found))
     if found is None:
         return None
-    inspect = _inspect_commands(job, found)
+    inspect = (*_inspect_commands(job, found), *found.inspect)
     return _with(found, events=_news(warnings, found), inspect=inspect)
 
 
@@ -377,13 +385,13 @@ _INSUFFICIENT = re.compile(r"Insufficient ([\w./-]+)")
 
 
 def classify_pending(job: Obj, pods: Sequence[Obj], events: Sequence[Obj], now: datetime,
-                     grace: GraceWindows = GraceWindows()) -> Diagnosis | None:
+                     grace: GraceWindows = GraceWindows(), *, limit_ranges: Sequence[Obj] = ()) -> Diagnosis | None:
     """Why the newest pod (or the Job, before it has one) is not running yet, with its deadline."""
     if (job.get("spec") or {}).get("suspend"):
         return None
     live = [p for p in _newest_first(pods) if _status(p).get("phase") in (None, "Pending")]
     if not pods:
-        return _cannot_create(job, events, now, grace)
+        return _cannot_create(job, events, now, grace, limit_ranges) or _no_pod_yet(job, now, grace)
     if not live:
         return None
     pod = live[0]
@@ -511,18 +519,44 @@ def _scheduling_reason(message: str) -> tuple[Category, str, str]:
             "see the scheduler's message; `kubectl describe nodes` shows capacity, labels and taints")
 
 
-def _cannot_create(job: Obj, events: Sequence[Obj], now: datetime, grace: GraceWindows) -> Diagnosis | None:
+_REFUSAL_CATEGORY: Final = {RefusedBy.QUOTA: Category.POD_CREATION_QUOTA,
+                             RefusedBy.LIMIT_RANGE: Category.POD_CREATION_LIMIT_RANGE,
+                             RefusedBy.ADMISSION: Category.POD_CREATION_ADMISSION,
+                             RefusedBy.OTHER: Category.POD_CREATION}
+NO_POD_NOTICE_SECONDS: Final = 30
+
+
+def _cannot_create(job: Obj, events: Sequence[Obj], now: datetime, grace: GraceWindows,
+                   limit_ranges: Sequence[Obj] = ()) -> Diagnosis | None:
+    """The Job controller's FailedCreate events: admission refused the pod, so none exists.
+
+    A refusal no wait can cure (a LimitRange bound, an admission policy, a pod larger than the
+    whole quota) fails after a few seconds; a quota that is only used up now waits the
+    unschedulable grace window for other runs to finish."""
     failures = [e for e in _events_for(events, {_name(job)}) if e.reason == "FailedCreate" and e.type == "Warning"]
     if not failures:
         return None
     onset = min((e.first or e.last or now) for e in failures)
-    deadline = onset + timedelta(seconds=grace.unschedulable_seconds)
     message = _last_message(failures)
-    quota = "exceeded quota" in message
-    return Diagnosis(Category.POD_CREATION, "the Job cannot create its pod" + (" (resource quota)" if quota else ""),
-                     terminal=now >= deadline, deadline=deadline, detail=message,
-                     hint=("the namespace's ResourceQuota is used up; wait for other runs, lower resources, or raise "
-                           "the quota" if quota else "see the message; a policy or admission webhook refused the pod"))
+    refusal = read_refusal(message, namespace=str(_meta(job).get("namespace") or "default"),
+                           template=(job.get("spec") or {}).get("template"), limit_ranges=limit_ranges)
+    seconds = CONFIG_ERROR_GRACE_SECONDS if refusal.permanent else grace.unschedulable_seconds
+    deadline = onset + timedelta(seconds=seconds)
+    return Diagnosis(_REFUSAL_CATEGORY[refusal.by], refusal.summary, terminal=now >= deadline, deadline=deadline,
+                     detail=message, hint=refusal.hint, inspect=refusal.inspect)
+
+
+def _no_pod_yet(job: Obj, now: datetime, grace: GraceWindows) -> Diagnosis | None:
+    """No pod and no event saying why (events may be unreadable to this user): still bounded."""
+    started = parse_time(_status(job).get("startTime"))
+    if started is None or now - started < timedelta(seconds=NO_POD_NOTICE_SECONDS):
+        return None
+    deadline = started + timedelta(seconds=grace.unschedulable_seconds)
+    waited = int((now - started).total_seconds())
+    return Diagnosis(Category.POD_CREATION, f"the Job has created no pod in {waited}s", terminal=now >= deadline,
+                     deadline=deadline,
+                     hint="the Job's events say why (kubectl describe job); an admission policy, quota or "
+                          "webhook may refuse the pod")
 
 
 def _failed_mount(pod: Obj, events: list[_Event], now: datetime, grace: GraceWindows) -> Diagnosis | None:

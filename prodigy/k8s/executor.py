@@ -19,12 +19,9 @@ cluster. `collect_finished` lands the result of a Job whose client died.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import tempfile
 import time
-from datetime import datetime
-from typing import Any
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -43,6 +40,7 @@ from prodigy.k8s.manifests.metadata import run_labels
 from prodigy.k8s.manifests.pod import GIT_IDENTITY_VARS, TERMINATION_GRACE_SECONDS
 from prodigy.k8s.manifests.run import build_run_objects
 from prodigy.k8s.phases import ClusterRun, Connection
+from prodigy.k8s.progress import job_duration
 from prodigy.k8s.runindex import record_collected
 from prodigy.k8s.status import Display, make_display
 from prodigy.k8s.submit import ObjectRef, SubmittedRun
@@ -194,7 +192,9 @@ class ClusterExecutor:
         kube, run, submitted, result, session = self._kube, self._planned, self._submitted, self._supervised, \
             self._session
         assert kube is not None and submitted is not None and result is not None and session is not None
-        captured = self._capture.wait() if self._capture is not None else None
+        # A run that got stuck (pending, or its node lost) has no export to wait for: its pod never
+        # ran the workflow, or its node can no longer serve the results log.
+        captured = self._capture.wait() if self._capture is not None and result.stuck is None else None
         if result.outcome is RunOutcome.CANCELLED:
             # Land first: "cancelled" is the last word, as for a local Ctrl+C.
             self._land_captured(session, captured)
@@ -265,8 +265,8 @@ def collect_finished(session: Session, placement: ClusterPlacement, console: Con
             job = kube.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{job_name}")
         except NotFound:
             return None
-        status = job.get("status") or {}
-        conditions = {c.get("type") for c in status.get("conditions") or () if c.get("status") == "True"}
+        conditions = {c.get("type") for c in (job.get("status") or {}).get("conditions") or ()
+                      if c.get("status") == "True"}
         if not conditions & {"Complete", "Failed"}:
             raise UsageError(f"Job {job_name} of session {session.id} is still running on cluster {cluster.name}",
                              hint="wait for it to finish, then run this command again to collect its commits "
@@ -280,19 +280,8 @@ def collect_finished(session: Session, placement: ClusterPlacement, console: Con
     summary = explained_summary(agent_summary(pods) or {"status": "failed", "exit_code": 1,
                                                         "error": f"Job {job_name} ended without a workflow summary"},
                                 {})
-    result = ExecutionResult.from_summary(summary, _job_duration(status))
-    record_collected(run_id=placement.run_id, result=result)
+    # The run's own duration (from the Job), not this command's.
+    result = ExecutionResult.from_summary(summary, job_duration(job) or 0.0)
+    record_collected(placement.run_id, job, summary, result.exit_code)
     return RunEnd(result)
 
-
-def _job_duration(status: dict[str, Any]) -> float:
-    """How long the Job ran (start to completion), not how long collecting it took."""
-    start, end = status.get("startTime"), status.get("completionTime")
-    if not end:
-        for condition in status.get("conditions") or ():     # a failed Job has no completionTime
-            if isinstance(condition, dict) and condition.get("type") in ("Complete", "Failed"):
-                end = condition.get("lastTransitionTime")
-    with contextlib.suppress(TypeError, ValueError):
-        if isinstance(start, str) and isinstance(end, str):
-            return max(0.0, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds())
-    return 0.0

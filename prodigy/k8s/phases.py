@@ -25,6 +25,7 @@ from typing import Any
 from prodigy.errors import EXIT_OK, ProdigyError, WorkflowFailed
 from prodigy.execution import RunRequest
 from prodigy.k8s import report, runindex, trace
+from prodigy.k8s.admission import run_containers
 from prodigy.k8s import submit as submitting
 from prodigy.k8s.cancel import Interrupts, delete_run
 from prodigy.k8s.clients import Kube
@@ -114,9 +115,12 @@ def dry_run(run: ClusterRun) -> str:
 # --- connect + preflight ------------------------------------------------------------------------
 
 def preflight(kube: Kube, run: ClusterRun) -> None:
-    preflight_or_raise(kube, run.cluster.namespace, needs_secret=bool(run.inputs.credentials),
-                       image_pull_secrets=run.cluster.image_pull_secrets,
-                       env_secrets=[ref.secret for ref in run.cluster.secrets.values()])
+    report = preflight_or_raise(kube, run.cluster.namespace, needs_secret=bool(run.inputs.credentials),
+                                image_pull_secrets=run.cluster.image_pull_secrets,
+                                env_secrets=[ref.secret for ref in run.cluster.secrets.values()],
+                                containers=run_containers(run.cluster))
+    for warning in report.warnings:   # a quota or LimitRange that will hold or refuse the pod
+        _stderr(f"warning: {warning.name} {warning.detail} (hint: {warning.hint})")
 
 
 def _connect(run: ClusterRun) -> Kube:

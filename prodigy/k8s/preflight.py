@@ -4,8 +4,9 @@ Answers, before anything is created, the questions whose failure would otherwise
 halfway through a run: is the API server reachable (within a bounded time), are the
 credentials accepted, does the namespace exist, may we do every verb a run needs (one
 SelfSubjectRulesReview; a SelfSubjectAccessReview per verb and resource the rules do not
-visibly grant, so every denial is the authorizer's own answer), and do the referenced
-Secrets exist.
+visibly grant, so every denial is the authorizer's own answer), do the referenced
+Secrets exist, and will the namespace's ResourceQuotas and LimitRanges admit the pod as
+configured (warnings: the run may still be submitted).
 Checks that cannot be decided (e.g. no permission to read namespaces) are reported as
 skipped, never as failures: preflight must not reject a setup that would work.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from prodigy.k8s.admission import AdmissionWarning, ContainerShape, limit_range_warnings, quota_warnings
 from prodigy.k8s.clients import Kube
 from prodigy.k8s.errors import Forbidden, KubeError, NotFound, PreflightError, Unauthorized
 from prodigy.k8s.retry import RetryPolicy, call_with_retry
@@ -55,6 +57,7 @@ class CheckStatus(str, Enum):
     OK = "ok"
     FAILED = "failed"
     SKIPPED = "skipped"
+    WARNING = "warning"      # the run can be submitted, but will wait or be refused (quota, LimitRange)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,10 @@ class PreflightReport:
     @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if c.status is CheckStatus.FAILED]
+
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if c.status is CheckStatus.WARNING]
 
     def raise_for_failures(self) -> None:
         failures = self.failures
@@ -202,8 +209,31 @@ def _secret_check(kube: Kube, namespace: str, name: str, purpose: str) -> Check:
     return Check(label, CheckStatus.OK)
 
 
+def _admission_checks(kube: Kube, namespace: str, containers: Sequence[ContainerShape]) -> list[Check]:
+    """ResourceQuotas and LimitRanges of the namespace against the run's containers: warnings,
+    never failures (a used-up quota frees up; an administrator may be changing a LimitRange)."""
+    checks: list[Check] = []
+    warnings: list[AdmissionWarning] = []
+    for plural, label, judge in (("resourcequotas", "resource quotas", quota_warnings),
+                                 ("limitranges", "limit ranges", limit_range_warnings)):
+        try:
+            listing = kube.request("GET", f"/api/v1/namespaces/{namespace}/{plural}", action=f"reading {label}")
+        except Forbidden:
+            checks.append(Check(f"{label} admit the pod", CheckStatus.SKIPPED, f"no permission to read {label}; "
+                                "not verified"))
+            continue
+        except NotFound:
+            continue
+        warnings += judge(containers, list(listing.get("items") or []))
+    checks += [Check(w.subject, CheckStatus.WARNING, w.detail, w.hint) for w in warnings]
+    if not checks:
+        checks.append(Check("resource quotas and limit ranges admit the pod", CheckStatus.OK))
+    return checks
+
+
 def run_preflight(kube: Kube, namespace: str, *, needs_secret: bool = False,
-                  image_pull_secrets: Sequence[str] = (), env_secrets: Iterable[str] = ()) -> PreflightReport:
+                  image_pull_secrets: Sequence[str] = (), env_secrets: Iterable[str] = (),
+                  containers: Sequence[ContainerShape] = ()) -> PreflightReport:
     """All checks; stops early only when later checks cannot mean anything (unreachable server,
     rejected credentials). Raises Unreachable/Unauthorized for those, else returns the report.
 
@@ -221,6 +251,7 @@ def run_preflight(kube: Kube, namespace: str, *, needs_secret: bool = False,
         asked_namespace = pool.submit(_namespace_check, kube, namespace)
         asked_rules = pool.submit(granted_by_rules, kube, namespace, wanted)
         asked_secrets = [pool.submit(_secret_check, kube, namespace, name, purpose) for name, purpose in secrets]
+        asked_admission = pool.submit(_admission_checks, kube, namespace, containers) if containers else None
         user = asked_user.result()      # rejected credentials: the other answers mean nothing
         granted = asked_rules.result()
         unsure = [p for p in wanted if p not in granted]
@@ -233,13 +264,16 @@ def run_preflight(kube: Kube, namespace: str, *, needs_secret: bool = False,
             allowed, reason = reviews.get(permission, (True, ""))
             checks.append(_permission_check(permission, allowed, reason, user=user, namespace=namespace))
         checks += [asked.result() for asked in asked_secrets]
+        checks += asked_admission.result() if asked_admission is not None else []
     return PreflightReport(kube.name, namespace, kube.server, user, tuple(checks))
 
 
 def preflight_or_raise(kube: Kube, namespace: str, *, needs_secret: bool = False,
-                       image_pull_secrets: Sequence[str] = (), env_secrets: Iterable[str] = ()) -> PreflightReport:
-    """The gate before a submission: any failed check stops the run before a side effect."""
+                       image_pull_secrets: Sequence[str] = (), env_secrets: Iterable[str] = (),
+                       containers: Sequence[ContainerShape] = ()) -> PreflightReport:
+    """The gate before a submission: any failed check stops the run before a side effect;
+    warnings are the caller's to show."""
     report = run_preflight(kube, namespace, needs_secret=needs_secret,
-                           image_pull_secrets=image_pull_secrets, env_secrets=env_secrets)
+                           image_pull_secrets=image_pull_secrets, env_secrets=env_secrets, containers=containers)
     report.raise_for_failures()
     return report

@@ -60,3 +60,26 @@ def workload_started_ending(pods: Any) -> bool:
             if "terminated" in (entry.get("state") or {}):
                 return True
     return False
+
+
+def job_duration(job: Obj | None) -> float | None:
+    """Seconds from the Job's start to its end (completion, or its final condition), when known:
+    how long the run took, whoever reads it later."""
+    from datetime import datetime
+
+    def parse(value: object) -> datetime | None:
+        try:
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+        except ValueError:
+            return None
+
+    status = (job or {}).get("status") or {}
+    started = parse(status.get("startTime"))
+    ended = parse(status.get("completionTime"))
+    if ended is None:
+        ended = max((t for c in status.get("conditions") or () if c.get("type") in ("Complete", "Failed")
+                     and c.get("status") == "True" and (t := parse(c.get("lastTransitionTime"))) is not None),
+                    default=None)
+    if started is None or ended is None or ended < started:
+        return None
+    return (ended - started).total_seconds()

@@ -24,6 +24,11 @@ def explain_failure(result: SupervisionResult, events: Sequence[dict[str, Any]],
                     cluster: str, context: str | None = None, now: datetime | None = None) -> tuple[str, str | None]:
     """(message, hint) for the CLI's ``Error:``/``hint:`` lines."""
     found: Diagnosis | None = result.stuck
+    if found is None and result.job_deleted:
+        # Not a failure of the workflow: the pods' SIGTERM exit says nothing more than this.
+        found = Diagnosis(Category.JOB_DELETED, result.reason, terminal=True,
+                          hint="someone deleted the Job (kubectl delete job, a cleanup script); the commits the pod "
+                               "exported before it stopped are kept: resume the session to run the remaining steps")
     if found is None and result.job is not None:
         found = diagnose(result.job, list(result.pods), list(events), result.tails, now or datetime.now(UTC))
     if found is None:

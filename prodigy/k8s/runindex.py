@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from prodigy import paths
-from prodigy.workflow.result import ExecutionResult, ExecutionStatus
 
 _MAX_RECORD = 3500  # stay under PIPE_BUF (4096) so even odd filesystems append atomically
 
@@ -65,12 +64,20 @@ def record_finished(*, run_id: str, outcome: Outcome, exit_code: int, reason: st
             "reason": reason, "finished_at": now_iso()}, path=path)
 
 
-def record_collected(*, run_id: str, result: ExecutionResult, path: Path | None = None) -> None:
-    """A run whose client died is finished by `collect`/`resume`: its outcome is known now."""
-    outcome = Outcome.SUCCEEDED if result.status is ExecutionStatus.COMPLETED else Outcome.FAILED
-    reason = "" if outcome is Outcome.SUCCEEDED else (result.error or "").splitlines()[0] if result.error else ""
-    record_finished(run_id=run_id, outcome=outcome, exit_code=result.exit_code,
-                    reason=f"{reason} (collected later)".strip(), path=path)
+def record_collected(run_id: str, job: dict[str, Any], summary: dict[str, Any], exit_code: int, *,
+                     path: Path | None = None) -> None:
+    """The outcome of a run whose client ended early, once `cluster collect` or `resume` has
+    brought its results home: the Job's verdict, not "unknown" any more."""
+    if not run_id:
+        return
+    conditions = {c.get("type") for c in (job.get("status") or {}).get("conditions") or ()
+                  if c.get("status") == "True"}
+    if "Complete" in conditions:
+        outcome, reason = Outcome.SUCCEEDED, "collected later"
+    else:
+        error = str(summary.get("error") or "the Job failed").splitlines()[0]
+        outcome, reason = Outcome.FAILED, f"{error} (collected later)"
+    record_finished(run_id=run_id, outcome=outcome, exit_code=exit_code, reason=reason, path=path)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ import sys
 import threading
 from typing import IO, Protocol
 
-_COUNTDOWN = re.compile(r",? gives up in \d+s|\s\d+s$")
+# What changes every tick and is left out when comparing plain status lines: the countdown, the
+# elapsed seconds, how long the API server has been unreachable.
+_COUNTDOWN = re.compile(r",? gives up in \d+s|\s\d+s$|(?<=unreachable for )\d+s")
 
 
 class Display(Protocol):

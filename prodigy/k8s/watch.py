@@ -11,7 +11,9 @@ The loop kubectl and client-go informers use:
    ``SYNC``, so the consumer replaces its state instead of missing deletions.
 
 Transient errors (connection lost, 429, 5xx) back off and resume; a permanent error
-(403, 404) is reported once to the consumer and ends the watch.
+(403, 404) is reported once to the consumer and ends the watch. The consumer also learns when
+the API server stops answering (``UNREACHABLE``, with the error, at the first failure of a
+streak) and when it answers again (``REACHABLE``), so it can say so while the watch retries.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ _READ_SLACK = 30.0            # client read timeout = server timeout + slack
 @dataclass(frozen=True)
 class WatchEvent:
     """What a watch reports: ADDED/MODIFIED/DELETED of one object, SYNC of a full list,
-    or ERROR with the KubeError that ended the watch."""
+    ERROR with the KubeError that ended the watch, UNREACHABLE (with the error) / REACHABLE
+    when the API server stops / starts answering again."""
 
     kind: str                  # the collection's name, e.g. "job", "pods"
     type: str
@@ -64,6 +67,16 @@ def job_collection(namespace: str, job: str) -> Collection:
     return Collection("job", f"/apis/batch/v1/namespaces/{namespace}/jobs", field_selector=f"metadata.name={job}")
 
 
+def event_collection(namespace: str, involved_uid: str) -> Collection:
+    """Events about one object (the Job: its FailedCreate events say why it has no pod)."""
+    return Collection("events", f"/api/v1/namespaces/{namespace}/events",
+                      field_selector=f"involvedObject.uid={involved_uid}")
+
+
+def node_collection(name: str) -> Collection:
+    return Collection("node", "/api/v1/nodes", field_selector=f"metadata.name={name}")
+
+
 def pod_collection(namespace: str, job_uid: str) -> Collection:
     # controller-uid, not job-name: a Job deleted and re-created under the same name is not ours.
     return Collection("pods", f"/api/v1/namespaces/{namespace}/pods",
@@ -85,6 +98,7 @@ class Watcher(threading.Thread):
         self.timeout_seconds = timeout_seconds
         self.resource_version: str | None = None
         self._stream = StreamSlot()
+        self._unreachable = False
 
     def run(self) -> None:
         backoff = RetryPolicy(base_delay=0.3, max_delay=5.0)
@@ -103,8 +117,16 @@ class Watcher(threading.Thread):
                 if not is_retryable(exc):
                     self.sink(WatchEvent(self.collection.kind, "ERROR", error=exc))
                     return
+                if not self._unreachable:
+                    self._unreachable = True
+                    self.sink(WatchEvent(self.collection.kind, "UNREACHABLE", error=exc))
                 failures += 1
                 self.waiter.sleep(backoff.backoff(min(failures, 6), self.waiter.rand()))
+
+    def _answered(self) -> None:
+        if self._unreachable:
+            self._unreachable = False
+            self.sink(WatchEvent(self.collection.kind, "REACHABLE"))
 
     def shutdown(self) -> None:
         """Unblock a read in progress (called from another thread on cancel)."""
@@ -115,6 +137,7 @@ class Watcher(threading.Thread):
     def _list(self) -> None:
         listing = self.kube.request("GET", self.collection.path, query=self.collection.query(),
                                     action=f"listing {self.collection.kind}")
+        self._answered()
         self.resource_version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
         self.sink(WatchEvent(self.collection.kind, "SYNC", items=tuple(listing.get("items") or ())))
 
@@ -125,6 +148,7 @@ class Watcher(threading.Thread):
         response = self.kube.open_stream(self.collection.path, query=query,
                                          read_timeout=self.timeout_seconds + _READ_SLACK,
                                          action=f"watching {self.collection.kind}")
+        self._answered()
         splitter = LineSplitter()
         with self._stream.reading(response):
             while not self.stop.is_set():

@@ -12,6 +12,11 @@ Order of business (`merge_session`):
    - the target is not checked out anywhere   -> merge in a temporary worktree of the target.
    Only on a conflict: ``git merge --abort``, then Claude ``/prodigy-merge-worktree <src> <target>``.
 4. Verify with ``git branch --merged <target>``; the caller then removes worktree and branch.
+
+All of it runs under the repository lock (``git.locked``): concurrent runs of one repository
+merge one at a time, and the checkout is found clean (or not) at the moment of its merge. A
+merge that fails for any other reason than a conflict leaves the checkout as it was and the
+session kept, with how to finish it.
 """
 
 from __future__ import annotations
@@ -75,7 +80,28 @@ def resolve_target(repo: Path, original_branch: str | None) -> MergeTarget:
 def merge_session(session: Session, *, merge_block: MergeBlock | None, console: Console,
                   environ: Mapping[str, str], workflow_env: Mapping[str, str] | None = None,
                   verbosity: int = 0) -> MergeRoute:
-    """Merge the session branch into its target; raise if it could not be merged and verified."""
+    """Merge the session branch into its target; raise if it could not be merged and verified.
+
+    The whole of it — reading where the target is and whether that checkout is clean, merging,
+    fast-forwarding — happens under the repository lock, so what was checked is still true when
+    the merge touches the checkout, and concurrent runs merge one after another.
+    """
+    with git.locked(session.repo, f"merging {session.branch}"):
+        try:
+            return _merge_locked(session, merge_block=merge_block, console=console, environ=environ,
+                                 workflow_env=workflow_env, verbosity=verbosity)
+        except GitError as exc:
+            # Whatever failed, nothing is lost: say where the work is and how to finish.
+            raise GitError(exc.message, hint=exc.hint or _kept_hint(session)) from exc
+
+
+def _kept_hint(session: Session) -> str:
+    return (f"the worktree is kept at {session.path} (branch {session.branch}); "
+            f"merge it later with: prodigy worktree merge {session.id}")
+
+
+def _merge_locked(session: Session, *, merge_block: MergeBlock | None, console: Console,
+                  environ: Mapping[str, str], workflow_env: Mapping[str, str] | None, verbosity: int) -> MergeRoute:
     repo, branch = session.repo, session.branch
     target = resolve_target(repo, session.metadata.original_branch)
     if target.warning:
@@ -128,8 +154,14 @@ def _merge_in(place: Path, branch: str, target: str, console: Console, environ: 
     result = git.merge_no_ff(place, branch, merge_message(branch, target))
     if result.ok:
         return
-    git.merge_abort(place)
     detail = (result.stdout + result.stderr).strip()
+    if not _has_conflicts(place):
+        # Not a conflict: git stopped before or while writing (a ref it could not lock, a file it
+        # would overwrite). Undo what it may have written to the index and the tree (the checkout
+        # was clean when the merge began) and report; Claude is only for conflicts.
+        _undo_merge(place)
+        raise GitError(f"git merge --no-ff {branch} into {target} failed in {place}:\n{detail}")
+    git.merge_abort(place)
     if not claude_available(environ):
         raise GitError(f"git merge --no-ff {branch} into {target} failed and no `claude` CLI is available "
                        f"to resolve it:\n{detail}",
@@ -141,6 +173,19 @@ def _merge_in(place: Path, branch: str, target: str, console: Console, environ: 
         raise GitError(claude.failure_message(f"{MERGE_COMMAND} {branch} {target}"))
     if not git.is_ancestor(place, branch, "HEAD"):
         raise GitError(f"Claude's {MERGE_COMMAND} finished but {branch} is not merged in {place}")
+
+
+def _has_conflicts(place: Path) -> bool:
+    """Did the merge stop on conflicting paths (unmerged index entries)?"""
+    return bool(git.git("ls-files", "--unmerged", cwd=place, check=False).stdout.strip())
+
+
+def _undo_merge(place: Path) -> None:
+    """`merge --abort` when git recorded a merge in progress, else `reset --merge` (what it does)."""
+    if git.git("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=place, check=False).ok:
+        git.merge_abort(place)
+    else:
+        git.git("reset", "--merge", "HEAD", cwd=place, check=False)
 
 
 def _run_merge_block(session: Session, block: MergeBlock, target: str, console: Console,

@@ -11,13 +11,16 @@ result), so every such operand follows ``--`` (paths, refs, URLs) or ``--end-of-
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from prodigy.errors import GitError
+from prodigy.repo.locks import repo_lock
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,12 @@ def default_branch(cwd: Path) -> str:
 
 
 def uncommitted_changes(cwd: Path) -> list[str]:
-    """`git status --porcelain` lines (tracked changes and untracked files)."""
-    out = git("status", "--porcelain", "--untracked-files=normal", cwd=cwd).stdout
+    """`git status --porcelain` lines (tracked changes and untracked files).
+
+    ``--no-optional-locks``: a plain `git status` refreshes the index and takes ``index.lock``
+    to do so, which makes a merge another run is doing in the same checkout at that moment fail.
+    """
+    out = git("--no-optional-locks", "status", "--porcelain", "--untracked-files=normal", cwd=cwd).stdout
     return [line for line in out.splitlines() if line.strip()]
 
 
@@ -129,24 +136,49 @@ def is_ancestor(cwd: Path, ancestor: str, descendant: str) -> bool:
     return git("merge-base", "--is-ancestor", "--end-of-options", ancestor, descendant, cwd=cwd, check=False).ok
 
 
+# --- changes to the repository's shared state go through the repository lock -----------------
+# (see prodigy.repo.locks: worktree admin directories, branches and the user's branch are
+# shared by every run in the repository; these take the lock themselves, reentrantly, so a
+# caller that needs several steps to be atomic holds `locked` around all of them.)
+
+
+@functools.lru_cache(maxsize=64)
+def common_dir(repo: Path) -> Path:
+    """The git directory every worktree of `repo` shares (``.git`` of the main checkout)."""
+    out = git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=repo).stdout.strip()
+    return Path(out)
+
+
+@contextmanager
+def locked(repo: Path, purpose: str) -> Iterator[None]:
+    """Hold `repo`'s lock (worktrees, branches, merges) for the block; waits while another run has it."""
+    with repo_lock(common_dir(repo), purpose):
+        yield
+
+
 def worktree_add(repo: Path, path: Path, *, new_branch: str | None = None, branch: str | None = None,
                  start: str = "HEAD") -> None:
     """Create a worktree: on a new branch from `start`, or on an existing `branch`."""
-    if new_branch:
-        git("worktree", "add", "-b", new_branch, "--", str(path), start, cwd=repo)
-    elif branch:
-        git("worktree", "add", "--", str(path), branch, cwd=repo)
-    else:
-        git("worktree", "add", "--detach", "--", str(path), start, cwd=repo)
+    with locked(repo, f"adding worktree {path.name}"):
+        if new_branch:
+            git("worktree", "add", "-b", new_branch, "--", str(path), start, cwd=repo)
+        elif branch:
+            git("worktree", "add", "--", str(path), branch, cwd=repo)
+        else:
+            git("worktree", "add", "--detach", "--", str(path), start, cwd=repo)
 
 
 def worktree_remove(repo: Path, path: Path, *, force: bool = False) -> None:
     args = ["worktree", "remove", *(["--force"] if force else []), "--", str(path)]
-    git(*args, cwd=repo)
+    with locked(repo, f"removing worktree {path.name}"):
+        git(*args, cwd=repo)
 
 
 def worktree_prune(repo: Path) -> None:
-    git("worktree", "prune", cwd=repo, check=False)
+    # Prune removes the admin directory of any worktree whose checkout it cannot see yet,
+    # including one another process is creating at this moment: only under the lock.
+    with locked(repo, "pruning worktrees"):
+        git("worktree", "prune", cwd=repo, check=False)
 
 
 def worktree_list(repo: Path) -> list[WorktreeEntry]:
@@ -175,7 +207,8 @@ def checkout_of_branch(repo: Path, branch: str) -> Path | None:
 
 
 def delete_branch(repo: Path, branch: str, *, force: bool = False) -> None:
-    git("branch", "-D" if force else "-d", "--", branch, cwd=repo)
+    with locked(repo, f"deleting branch {branch}"):
+        git("branch", "-D" if force else "-d", "--", branch, cwd=repo)
 
 
 def merge_no_ff(cwd: Path, branch: str, message: str) -> GitResult:

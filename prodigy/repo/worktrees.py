@@ -206,8 +206,9 @@ def adopt_branch(repo: Path, session_id: str, *, original_branch: str, base_sha:
     metadata_file = metadata_dir(repo, home) / f"{session_id}.json"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        git.worktree_prune(repo)
-        git.worktree_add(repo, path, branch=branch)
+        with git.locked(repo, f"adding worktree {session_id}"):
+            git.worktree_prune(repo)      # a worktree of this session removed by hand
+            git.worktree_add(repo, path, branch=branch)
     previous = _read_metadata(metadata_file)
     merged_extra = {**(previous.extra if previous else {}), **(extra or {})}
     metadata = SessionMetadata(
@@ -285,12 +286,13 @@ def _removal_record(session_id: str, home: Path | None = None) -> dict[str, Any]
 def remove_session(session: Session, *, delete_branch: bool = True, force: bool = False) -> None:
     """Remove the worktree, delete its branch (upstream leaked it) and the metadata file."""
     repo = session.repo
-    if session.path.exists():
-        git.worktree_remove(repo, session.path, force=force)
-    else:
-        git.worktree_prune(repo)
-    if delete_branch and git.branch_exists(repo, session.branch):
-        git.delete_branch(repo, session.branch, force=True)
+    with git.locked(repo, f"removing session {session.id}"):
+        if session.path.exists():
+            git.worktree_remove(repo, session.path, force=force)
+        else:
+            git.worktree_prune(repo)
+        if delete_branch and git.branch_exists(repo, session.branch):
+            git.delete_branch(repo, session.branch, force=True)
     session.metadata_file.unlink(missing_ok=True)
     with (session.metadata_file.parent / "cleanup.log").open("a") as log:
         log.write(json.dumps({"session_id": session.id, "at": now_iso(), "status": session.metadata.status.value}) + "\n")

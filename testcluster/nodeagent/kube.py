@@ -12,16 +12,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
@@ -102,6 +105,34 @@ class Kube:
             # Never hand a half-read stream back to the pool: close it, then release.
             raw.close()
             raw.release_conn()
+
+
+def transient(error: BaseException) -> bool:
+    """An apiserver restarting or draining: connection errors, timeouts, 429 and 5xx. Worth
+    retrying, unlike an answer about the request itself (404, 409, 422...)."""
+    if isinstance(error, ApiException):
+        return error.status is None or error.status == 429 or error.status >= 500
+    return isinstance(error, (OSError, urllib3.exceptions.HTTPError))
+
+
+def retry_transient(call: Callable[[], T], *, stop: threading.Event, what: str,
+                    first_delay: float = 0.2, max_delay: float = 5.0) -> T | None:
+    """``call()`` until it succeeds or fails for good (re-raised); None once ``stop`` is set.
+
+    The kubelet never gives up on reporting a pod: a dropped status update would leave the
+    pod Running in the API forever, and everything that waits on it (the Job, a client) too.
+    """
+    delay = first_delay
+    while not stop.is_set():
+        try:
+            return call()
+        except Exception as error:
+            if not transient(error):
+                raise
+            log.warning("%s failed (%s); retrying in %.1fs", what, error, delay)
+        stop.wait(delay)
+        delay = min(delay * 2, max_delay)
+    return None
 
 
 def now_rfc3339() -> str:

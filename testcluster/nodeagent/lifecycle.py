@@ -24,7 +24,7 @@ from kubernetes.client.exceptions import ApiException
 from testcluster.nodeagent import envvars
 from testcluster.nodeagent.containers import LaunchSpec, Process, launch, stop_processes
 from testcluster.nodeagent.images import ImageRule, InvalidImageName, apply_default_tag, pull_error
-from testcluster.nodeagent.kube import STRATEGIC
+from testcluster.nodeagent.kube import STRATEGIC, retry_transient
 from testcluster.nodeagent.launchspec import launch_spec
 from testcluster.nodeagent.logs import ContainerLog
 from testcluster.nodeagent.logserver import PodLogs
@@ -195,7 +195,10 @@ class PodWorker:
     def _final_delete(self) -> None:
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0, "preconditions": {"uid": self.uid}}
         try:
-            self.ctx.kube.request("DELETE", f"/api/v1/namespaces/{self.namespace}/pods/{self.name}", body=body)
+            retry_transient(
+                lambda: self.ctx.kube.request("DELETE", f"/api/v1/namespaces/{self.namespace}/pods/{self.name}",
+                                              body=body),
+                stop=self.abandoned, what=f"pod {self.namespace}/{self.name}: final delete")
         except ApiException as error:
             if error.status not in (404, 409):
                 log.warning("pod %s/%s: final delete failed: %s", self.namespace, self.name, error)
@@ -385,23 +388,27 @@ class PodWorker:
             )
 
     def publish(self, terminal: bool = False) -> None:
-        if self.abandoned.is_set():
-            return
+        """Report the current status; an apiserver that is restarting is retried until it answers
+        (each attempt sends the status as it is then), so no transition is ever lost."""
         with self.publish_lock:
-            status = self.status(terminal)
-            if status == self.published:
-                return
             try:
-                self.ctx.kube.request(
-                    "PATCH",
-                    f"/api/v1/namespaces/{self.namespace}/pods/{self.name}/status",
-                    body={"metadata": {"uid": self.uid}, "status": status},
-                    content_type=STRATEGIC,
-                )
-                self.published = status
+                retry_transient(lambda: self._patch_status(terminal), stop=self.abandoned,
+                                what=f"pod {self.namespace}/{self.name}: status update")
             except ApiException as error:
-                if error.status not in (404, 409):
+                if error.status not in (404, 409):   # the pod is gone, or replaced (uid precondition)
                     log.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, error)
+
+    def _patch_status(self, terminal: bool) -> None:
+        status = self.status(terminal)
+        if status == self.published:
+            return
+        self.ctx.kube.request(
+            "PATCH",
+            f"/api/v1/namespaces/{self.namespace}/pods/{self.name}/status",
+            body={"metadata": {"uid": self.uid}, "status": status},
+            content_type=STRATEGIC,
+        )
+        self.published = status
 
     def log_view(self) -> PodLogs:
         with self.lock:

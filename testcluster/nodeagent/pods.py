@@ -9,6 +9,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from testcluster.nodeagent.kube import retry_transient
 from testcluster.nodeagent.lifecycle import PodWorker
 from testcluster.nodeagent.runtime import NodeContext
 from testcluster.nodeagent.logserver import PodLogs
@@ -28,6 +29,7 @@ class PodManager:
         self.workers: dict[str, PodWorker] = {}
         self.lock = threading.Lock()
         self.closed = False
+        self.stopped = threading.Event()    # the agent is shutting down: stop retrying
 
     def handle(self, kind: str, pod: Mapping[str, Any]) -> None:
         uid = pod["metadata"]["uid"]
@@ -70,7 +72,10 @@ class PodManager:
         meta = pod["metadata"]
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}}
         try:
-            self.ctx.kube.request("DELETE", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", body=body)
+            retry_transient(
+                lambda: self.ctx.kube.request("DELETE", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+                                              body=body),
+                stop=self.stopped, what=f"final delete of {meta['namespace']}/{meta['name']}")
         except ApiException as error:
             if error.status not in (404, 409):
                 log.warning("final delete of %s/%s failed: %s", meta["namespace"], meta["name"], error)
@@ -81,6 +86,7 @@ class PodManager:
         return matches[-1].log_view() if matches else None
 
     def shutdown(self, grace: float) -> None:
+        self.stopped.set()
         with self.lock:
             self.closed = True
             workers = list(self.workers.values())

@@ -24,12 +24,14 @@ from prodigy.k8s.config.schema import (
     BUILTIN_NAMESPACE,
     DEFAULT_BACKOFF_LIMIT,
     DEFAULT_IMAGE_PULL_GRACE_SECONDS,
+    DEFAULT_NODE_LOST_GRACE_SECONDS,
     DEFAULT_PULL_POLICY,
     DEFAULT_TTL_SECONDS,
     DEFAULT_UNSCHEDULABLE_GRACE_SECONDS,
     PULL_POLICIES,
     ClusterConfig,
     KubernetesConfig,
+    PlumbingResources,
     RepoConfig,
     Resources,
     SecretKeyRef,
@@ -53,6 +55,7 @@ class GraceWindows:
 
     image_pull_seconds: int = DEFAULT_IMAGE_PULL_GRACE_SECONDS
     unschedulable_seconds: int = DEFAULT_UNSCHEDULABLE_GRACE_SECONDS
+    node_lost_seconds: int = DEFAULT_NODE_LOST_GRACE_SECONDS
 
 
 def _empty_mapping() -> Mapping[str, Any]:
@@ -77,6 +80,7 @@ class ResolvedCluster:
     image_pull_secrets: tuple[str, ...] = ()
     service_account: str | None = None
     resources: Resources = Resources()
+    plumbing_resources: PlumbingResources = PlumbingResources()
     node_selector: Mapping[str, str] = field(default_factory=_empty_mapping)
     tolerations: tuple[Toleration, ...] = ()
     env: Mapping[str, str] = field(default_factory=_empty_mapping)
@@ -124,6 +128,7 @@ def resolve_cluster(
         image_pull_secrets=tuple(entry.image_pull_secrets),
         service_account=entry.service_account,
         resources=entry.resources,
+        plumbing_resources=entry.plumbing_resources,
         node_selector=types.MappingProxyType(dict(entry.node_selector)),
         tolerations=tuple(entry.tolerations),
         env=types.MappingProxyType(dict(entry.env)),
@@ -131,7 +136,8 @@ def resolve_cluster(
         ttl_seconds=None if flags.keep else entry.ttl_seconds,
         backoff_limit=entry.backoff_limit,
         active_deadline_seconds=entry.active_deadline_seconds,
-        grace=GraceWindows(entry.image_pull_grace_seconds, entry.unschedulable_grace_seconds),
+        grace=GraceWindows(entry.image_pull_grace_seconds, entry.unschedulable_grace_seconds,
+                           entry.node_lost_grace_seconds),
         repo=entry.repo,
     )
 

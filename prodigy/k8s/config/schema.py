@@ -42,6 +42,8 @@ DEFAULT_TTL_SECONDS: Final = 3600
 DEFAULT_BACKOFF_LIMIT: Final = 0
 DEFAULT_IMAGE_PULL_GRACE_SECONDS: Final = 120
 DEFAULT_UNSCHEDULABLE_GRACE_SECONDS: Final = 300
+# How long a pod whose node stopped reporting is waited for (Kubernetes itself evicts after 300 s).
+DEFAULT_NODE_LOST_GRACE_SECONDS: Final = 300
 
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 PULL_POLICIES: Final[tuple[str, ...]] = typing.get_args(PullPolicy)
@@ -128,7 +130,38 @@ class Resources(_Model):
     @classmethod
     def _fill_unset_amounts(cls, value: object, info: ValidationInfo) -> object:
         # `limits: {memory: 8Gi}` keeps the default cpu limit instead of dropping it.
-        return {**_DEFAULT_AMOUNTS[str(info.field_name)], **value} if isinstance(value, Mapping) else value
+        return {**cls._defaults()[str(info.field_name)], **value} if isinstance(value, Mapping) else value
+
+    @classmethod
+    def _defaults(cls) -> Mapping[str, Mapping[str, str]]:
+        return _DEFAULT_AMOUNTS
+
+    def to_k8s(self) -> dict[str, dict[str, str]]:
+        """The container's ``resources`` field; unset values are left out."""
+        out: dict[str, dict[str, str]] = {}
+        for kind in ("requests", "limits"):
+            amounts: ResourceAmounts = getattr(self, kind)
+            values = {k: v for k, v in (("cpu", amounts.cpu), ("memory", amounts.memory)) if v is not None}
+            if values:
+                out[kind] = values
+        return out
+
+
+# prodigy's own containers (prodigy-repo fetches the repository, prodigy-results prints the
+# commits): small, and set on all four values, so a namespace whose ResourceQuota requires
+# requests and limits on every container admits the pod.
+_PLUMBING_AMOUNTS: Final = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
+
+
+class PlumbingResources(Resources):
+    """Resources of the containers prodigy adds to the pod; each value defaults separately."""
+
+    requests: ResourceAmounts = ResourceAmounts(**_PLUMBING_AMOUNTS["requests"])
+    limits: ResourceAmounts = ResourceAmounts(**_PLUMBING_AMOUNTS["limits"])
+
+    @classmethod
+    def _defaults(cls) -> Mapping[str, Mapping[str, str]]:
+        return _PLUMBING_AMOUNTS
 
 
 class Toleration(_Model):
@@ -187,6 +220,7 @@ class ClusterConfig(_Model):
     image_pull_secrets: list[DnsSubdomain] = []
     service_account: DnsSubdomain | None = None
     resources: Resources = Resources()
+    plumbing_resources: PlumbingResources = PlumbingResources()
     node_selector: dict[str, EnvValue] = {}
     tolerations: list[Toleration] = []
     env: dict[str, EnvValue] = {}
@@ -196,6 +230,7 @@ class ClusterConfig(_Model):
     active_deadline_seconds: PositiveInt | None = None
     image_pull_grace_seconds: NonNegativeInt = DEFAULT_IMAGE_PULL_GRACE_SECONDS
     unschedulable_grace_seconds: NonNegativeInt = DEFAULT_UNSCHEDULABLE_GRACE_SECONDS
+    node_lost_grace_seconds: NonNegativeInt = DEFAULT_NODE_LOST_GRACE_SECONDS
     repo: RepoConfig = RepoConfig()
 
     @field_validator("kubeconfig_path")

@@ -122,10 +122,4 @@ def _secret_env(env_name: str, secret: str, key: str) -> Obj:
 
 
 def _resources(cluster: ResolvedCluster) -> Obj:
-    resources: Obj = {}
-    for kind in ("requests", "limits"):
-        amounts = getattr(cluster.resources, kind)
-        values = {k: v for k, v in (("cpu", amounts.cpu), ("memory", amounts.memory)) if v is not None}
-        if values:
-            resources[kind] = values
-    return resources
+    return cluster.resources.to_k8s()

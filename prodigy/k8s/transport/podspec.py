@@ -17,10 +17,12 @@ when `upload.py` creates them (so the CLI never holds the whole pack in memory).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from prodigy.k8s.config.schema import PlumbingResources
 from prodigy.k8s.manifests.additions import PodAdditions
 from prodigy.k8s.manifests.contract import AGENT
 from prodigy.k8s.manifests.pod import WORKSPACE_VOLUME, container_security_context
@@ -52,8 +54,10 @@ ENV_STATE_DIR: Final = "PRODIGY_STATE_DIR"
 ENV_RESUMING: Final = "PRODIGY_RESUMING"        # "true": the init container restored the checkpoint into STATE_DIR
 ENV_REPO_MODE: Final = "PRODIGY_REPO_MODE"
 
-# emit-results holds one 6 KiB line at a time; these keep it from taxing the node.
-_RESULTS_RESOURCES: Final[Obj] = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}}
+# Both plumbing containers get `resources` (kubernetes.yaml `plumbing_resources`, small by
+# default): emit-results holds one 6 KiB line at a time, fetch-repo unpacks one bundle. Without
+# them a namespace whose ResourceQuota requires limits would refuse every pod.
+PLUMBING_RESOURCES: Final[Obj] = PlumbingResources().to_k8s()
 
 
 def chunk_configmap_name(run_id: str, index: int) -> str:
@@ -73,7 +77,7 @@ class RemoteSource:
 
 
 def bundle_additions(run_id: str, manifest: TransportManifest, *, image: str, pull_policy: str,
-                     resuming: bool = False) -> PodAdditions:
+                     resuming: bool = False, resources: Obj | None = None) -> PodAdditions:
     sources: list[Obj] = [{"configMap": {"name": manifest_configmap_name(run_id),
                                          "items": [{"key": MANIFEST_KEY, "path": MANIFEST_KEY}]}}]
     for index, chunk in enumerate(manifest.chunks):
@@ -86,8 +90,8 @@ def bundle_additions(run_id: str, manifest: TransportManifest, *, image: str, pu
     init = _container(INIT_CONTAINER, image, pull_policy, args, [
         {"name": WORKSPACE_VOLUME, "mountPath": AGENT.workdir},
         {"name": REPO_IN_VOLUME, "mountPath": REPO_IN_DIR, "readOnly": True},
-    ])
-    results = _results_container(image, pull_policy, remote=None)
+    ], resources=resources)
+    results = _results_container(image, pull_policy, remote=None, resources=resources)
     return PodAdditions(
         volumes=(volume,), init_containers=(init,), sidecars=(results,),
         agent_env=_agent_env(manifest.base_sha, manifest.branch, "bundle", resuming),
@@ -95,7 +99,8 @@ def bundle_additions(run_id: str, manifest: TransportManifest, *, image: str, pu
 
 
 def remote_additions(source: RemoteSource, *, base_sha: str, branch: str, image: str, pull_policy: str,
-                     resume_state: TransportManifest | None = None, run_id: str = "") -> PodAdditions:
+                     resume_state: TransportManifest | None = None, run_id: str = "",
+                     resources: Obj | None = None) -> PodAdditions:
     volumes: list[Obj] = []
     mounts: list[Obj] = [{"name": WORKSPACE_VOLUME, "mountPath": AGENT.workdir}]
     if source.credentials_secret:
@@ -121,8 +126,9 @@ def remote_additions(source: RemoteSource, *, base_sha: str, branch: str, image:
         volumes.append({"name": REPO_IN_VOLUME, "projected": {"sources": sources, "defaultMode": 0o444}})
         mounts.append({"name": REPO_IN_VOLUME, "mountPath": REPO_IN_DIR, "readOnly": True})
         args += ["--from", REPO_IN_DIR, "--state-to", STATE_DIR]
-    init = _container(INIT_CONTAINER, image, pull_policy, args, mounts, env=env)
-    results = _results_container(image, pull_policy, remote=source, base_sha=base_sha, branch=branch)
+    init = _container(INIT_CONTAINER, image, pull_policy, args, mounts, env=env, resources=resources)
+    results = _results_container(image, pull_policy, remote=source, base_sha=base_sha, branch=branch,
+                                 resources=resources)
     return PodAdditions(
         volumes=tuple(volumes), init_containers=(init,), sidecars=(results,),
         agent_env=_agent_env(base_sha, branch, "remote", resume_state is not None),
@@ -144,7 +150,7 @@ def _agent_env(base_sha: str, branch: str, mode: str, resuming: bool) -> tuple[O
 
 
 def _results_container(image: str, pull_policy: str, *, remote: RemoteSource | None, base_sha: str = "",
-                       branch: str = "") -> Obj:
+                       branch: str = "", resources: Obj | None = None) -> Obj:
     mounts: list[Obj] = [{"name": WORKSPACE_VOLUME, "mountPath": AGENT.workdir, "readOnly": True}]
     args = ["emit-results", "--dir", OUT_DIR]
     env: list[Obj] = []
@@ -155,13 +161,11 @@ def _results_container(image: str, pull_policy: str, *, remote: RemoteSource | N
                 {"name": ENV_SESSION_BRANCH, "value": branch}]
         if remote.credentials_secret:
             mounts.append({"name": CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_DIR, "readOnly": True})
-    container = _container(RESULTS_CONTAINER, image, pull_policy, args, mounts, env=env)
-    container["resources"] = dict(_RESULTS_RESOURCES)
-    return container
+    return _container(RESULTS_CONTAINER, image, pull_policy, args, mounts, env=env, resources=resources)
 
 
 def _container(name: str, image: str, pull_policy: str, args: Sequence[str], mounts: list[Obj],
-               env: list[Obj] | None = None) -> Obj:
+               env: list[Obj] | None = None, resources: Obj | None = None) -> Obj:
     container: Obj = {
         "name": name,
         "image": image,
@@ -172,5 +176,6 @@ def _container(name: str, image: str, pull_policy: str, args: Sequence[str], mou
         "volumeMounts": mounts,
         "securityContext": container_security_context(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
+        "resources": copy.deepcopy(dict(PLUMBING_RESOURCES if resources is None else resources)),
     }
     return container

@@ -240,7 +240,10 @@ def import_results(
             f"expected base {expected_base[:12]} on {branch}"
         )
     incoming = f"refs/prodigy/incoming/{branch}"
-    with tempfile.TemporaryDirectory(prefix="prodigy-import-") as scratch, tarfile.open(result_tar, "r:") as tar:
+    # Under the repository lock: the session branch (and a worktree that has it checked out)
+    # moves here, while other runs of the same repository create, merge and remove theirs.
+    with gitops.locked(repo, f"landing the commits of {branch}"), \
+            tempfile.TemporaryDirectory(prefix="prodigy-import-") as scratch, tarfile.open(result_tar, "r:") as tar:
         if summary.carried_by == "bundle":
             bundle = Path(scratch) / BUNDLE_MEMBER
             _extract_member(tar, BUNDLE_MEMBER, bundle)

@@ -134,8 +134,8 @@ class RunTransport:
                 depth = 1 + (gitops.count_commits(repo, history_from, base) if history_from else 0)
                 additions = podspec.remote_additions(
                     podspec.RemoteSource(url, settings.credentials_secret, fetch_ref, depth), base_sha=base,
-                    branch=branch,
-                    image=cluster.image, pull_policy=cluster.image_pull_policy, resume_state=manifest, run_id=run_id)
+                    branch=branch, image=cluster.image, pull_policy=cluster.image_pull_policy, resume_state=manifest,
+                    run_id=run_id, resources=cluster.plumbing_resources.to_k8s())
                 pushed = fetch_ref if fetch_ref == remote.temp_base_ref(session_id) else None
                 return cls(repo, cluster, run_id, session_id, base, additions, "remote", manifest, url, pushed, spool)
             manifest = spool_commit(
@@ -145,7 +145,8 @@ class RunTransport:
                 history_from=history_from)
             additions = podspec.bundle_additions(run_id, manifest, image=cluster.image,
                                                  pull_policy=cluster.image_pull_policy,
-                                                 resuming=resume_state is not None)
+                                                 resuming=resume_state is not None,
+                                                 resources=cluster.plumbing_resources.to_k8s())
             return cls(repo, cluster, run_id, session_id, base, additions, "bundle", manifest, None, None, spool)
         except BaseException:
             shutil.rmtree(spool, ignore_errors=True)
@@ -162,12 +163,13 @@ class RunTransport:
     def open_session(self, *, original_branch: str, workflow_path: Path | None, namespace: str, job: str,
                      context: str | None = None, run_args: tuple[str, ...] = (), max_iterations: int = 1) -> Session:
         """Create (new run) or reuse (resume) branch + worktree + metadata recording the Job."""
-        if not gitops.branch_exists(self.repo, self.branch):
-            git("branch", "--", self.branch, self.base_sha, cwd=self.repo)
         placement = self.placement(namespace=namespace, job=job, context=context)
-        session = worktrees.adopt_branch(self.repo, self.session_id, original_branch=original_branch,
-                                         base_sha=None, workflow_path=workflow_path,
-                                         extra=placement_extra(placement))
+        with gitops.locked(self.repo, f"creating session {self.session_id}"):
+            if not gitops.branch_exists(self.repo, self.branch):
+                git("branch", "--", self.branch, self.base_sha, cwd=self.repo)
+            session = worktrees.adopt_branch(self.repo, self.session_id, original_branch=original_branch,
+                                             base_sha=None, workflow_path=workflow_path,
+                                             extra=placement_extra(placement))
         if session.metadata.base_sha is None:
             session = worktrees.update(session, base_sha=self.base_sha)
         if run_args or max_iterations != 1:

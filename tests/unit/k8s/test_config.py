@@ -177,6 +177,26 @@ def test_loose_yaml_scalars_become_strings() -> None:
     assert (dev.resources.limits.cpu, dev.resources.limits.memory) == ("2.5", "4Gi")
 
 
+def test_plumbing_resources_and_node_lost_grace_default_small_and_are_configurable() -> None:
+    config = parse("""\
+        clusters:
+          dev:
+            plumbing_resources: {limits: {memory: 1Gi}}
+            node_lost_grace_seconds: 30
+          kind: {}
+        """)
+    dev, kind = config.clusters["dev"], config.clusters["kind"]
+    assert kind.plumbing_resources.to_k8s() == {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                                "limits": {"cpu": "500m", "memory": "512Mi"}}
+    # As for resources: each unset value keeps its own default.
+    assert dev.plumbing_resources.to_k8s() == {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                               "limits": {"cpu": "500m", "memory": "1Gi"}}
+    assert dev.resources.limits.memory == "4Gi"
+    resolved = resolve_cluster(config, "dev", ClusterOverrides(), [])
+    assert resolved.grace.node_lost_seconds == 30
+    assert resolve_cluster(config, "kind", ClusterOverrides(), []).grace.node_lost_seconds == 300
+
+
 def test_repo_section_is_accepted_with_defaults() -> None:
     config = parse("""\
         clusters:

@@ -146,9 +146,96 @@ def test_quota_blocking_pod_creation_is_explained_and_bounded() -> None:
                "requested: limits.memory=4Gi, used: limits.memory=16Gi, limited: limits.memory=16Gi")
     events = [w.event("FailedCreate", message, kind="Job", name=w.JOB, count=5)]
     d = must(run(w.job(), [], events, now=30))
-    assert (d.category, d.terminal) == (Category.POD_CREATION, False)
-    assert "quota" in d.summary and "ResourceQuota" in d.hint
+    assert (d.category, d.terminal) == (Category.POD_CREATION_QUOTA, False)
+    assert d.summary.startswith("ResourceQuota compute has no room for the pod")
+    assert "wait for other runs" in d.hint and "raise the quota" in d.hint
+    assert f"kubectl -n {w.NS} describe resourcequota compute" in d.inspect
     assert must(run(w.job(), [], events, now=301)).terminal
+
+
+def _failed_create(reason: str) -> list[dict[str, Any]]:
+    message = f'Error creating: pods "{w.JOB}-x7k2p" is forbidden: {reason}'
+    return [w.event("FailedCreate", message, kind="Job", name=w.JOB, count=3)]
+
+
+def _job_with_plumbing() -> dict[str, Any]:
+    job = w.job()
+    job["spec"]["template"]["spec"] = {
+        "initContainers": [{"name": "prodigy-repo", "resources": {"limits": {"cpu": "500m", "memory": "512Mi"}}}],
+        "containers": [{"name": "prodigy-agent", "resources": {"limits": {"cpu": "2", "memory": "4Gi"}}},
+                       {"name": "prodigy-results", "resources": {"limits": {"cpu": "100m", "memory": "128Mi"}}}]}
+    return job
+
+
+def test_a_pod_larger_than_the_whole_quota_fails_after_a_few_seconds_not_the_grace_window() -> None:
+    events = _failed_create("exceeded quota: compute, requested: limits.cpu=2600m,limits.memory=4736Mi, "
+                            "used: limits.cpu=0,limits.memory=0, limited: limits.cpu=2,limits.memory=8Gi")
+    assert not must(run(w.job(), [], events, now=5)).terminal
+    d = must(run(w.job(), [], events, now=11))
+    assert (d.category, d.terminal) == (Category.POD_CREATION_QUOTA, True)
+    assert d.summary == ("the pod asks for more than ResourceQuota compute allows at all: "
+                         "limits.cpu 2600m (quota 2)")
+    assert "resources.limits.cpu" in d.hint
+
+
+def test_a_limit_range_refusal_names_the_limit_range_the_container_and_the_setting() -> None:
+    events = _failed_create("maximum cpu usage per Container is 1, but limit is 2")
+    ranges = [{"metadata": {"name": "small-pods"},
+               "spec": {"limits": [{"type": "Container", "max": {"cpu": "1", "memory": "2Gi"}}]}},
+              {"metadata": {"name": "storage"}, "spec": {"limits": [{"type": "PersistentVolumeClaim",
+                                                                      "max": {"storage": "1"}}]}}]
+    d = must(diagnose(_job_with_plumbing(), [], events, {}, at(11), GRACE, limit_ranges=ranges))
+    assert (d.category, d.terminal) == (Category.POD_CREATION_LIMIT_RANGE, True)
+    assert d.summary == ("LimitRange small-pods allows at most 1 cpu per Container as limit; "
+                         "prodigy-agent asks for 2")
+    assert d.hint.startswith("set resources.limits.cpu to at most 1 in kubernetes.yaml")
+    assert f"kubectl -n {w.NS} describe limitrange small-pods" in d.inspect
+
+
+def test_a_limit_range_on_prodigys_own_containers_points_at_plumbing_resources() -> None:
+    events = _failed_create("minimum memory usage per Container is 256Mi, but request is 64Mi")
+    job = _job_with_plumbing()
+    job["spec"]["template"]["spec"]["containers"][1]["resources"]["requests"] = {"memory": "64Mi"}
+    d = must(run(job, [], events, now=11))
+    assert d.summary == ("the namespace's LimitRange allows at least 256Mi memory per Container as request; "
+                         "prodigy-results asks for 64Mi")
+    assert d.hint.startswith("set plumbing_resources.requests.memory to at least 256Mi in kubernetes.yaml")
+
+
+@pytest.mark.parametrize("reason, summary, inspect", [
+    ("ValidatingAdmissionPolicy 'no-agents' with binding 'no-agents-here' denied request: agents are not welcome",
+     "ValidatingAdmissionPolicy no-agents refuses the pod: agents are not welcome",
+     "kubectl get validatingadmissionpolicy no-agents -o yaml"),
+    ('admission webhook "policy.example.com" denied the request: images must come from registry.example.com',
+     "admission webhook policy.example.com refuses the pod: images must come from registry.example.com",
+     "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations"),
+    ('violates PodSecurity "restricted:latest": seccompProfile (pod must set seccompProfile.type)',
+     f'namespace {w.NS} enforces Pod Security restricted:latest and the pod violates it: seccompProfile '
+     "(pod must set seccompProfile.type)", f"kubectl get namespace {w.NS} --show-labels"),
+])
+def test_admission_refusals_name_the_policy_and_fail_after_a_few_seconds(reason: str, summary: str,
+                                                                          inspect: str) -> None:
+    events = _failed_create(reason)
+    d = must(run(w.job(), [], events, now=3))
+    assert (d.category, d.terminal, d.summary) == (Category.POD_CREATION_ADMISSION, False, summary)
+    assert must(run(w.job(), [], events, now=11)).terminal
+    assert inspect in d.inspect
+
+
+def test_a_quota_that_requires_limits_names_what_is_missing() -> None:
+    events = _failed_create("failed quota: compute: must specify limits.cpu for: prodigy-repo; "
+                            "limits.memory for: prodigy-repo")
+    d = must(run(w.job(), [], events, now=11))
+    assert (d.category, d.terminal) == (Category.POD_CREATION_QUOTA, True)
+    assert "ResourceQuota compute requires resources on every container" in d.summary
+    assert "plumbing_resources" in d.hint
+
+
+def test_a_job_without_pod_and_without_events_is_still_bounded() -> None:
+    assert run(w.job(), [], now=20) is None                 # the first seconds are normal
+    d = must(run(w.job(), [], now=45))
+    assert (d.category, d.terminal, d.summary) == (Category.POD_CREATION, False, "the Job has created no pod in 45s")
+    assert must(run(w.job(), [], now=301)).terminal
 
 
 def test_failed_mount_is_reported_then_fails() -> None:

@@ -61,6 +61,29 @@ def test_submitted_and_finished_records_join_and_bad_lines_are_skipped(tmp_path:
                                                                   ("bbbbbbbbbb", None, None)]
 
 
+def test_a_run_collected_later_gets_the_jobs_outcome_instead_of_unknown(tmp_path: Path) -> None:
+    index = tmp_path / "runs.jsonl"
+    for run_id in ("aaaaaaaaaa", "bbbbbbbbbb"):
+        runindex.record_submitted(run_id=run_id, cluster="dev", context="ctx", namespace="ns", job=f"prodigy-{run_id}",
+                                  workflow="x", image="img", path=index)
+    done = job("prodigy-a", created="2026-11-27T09:00:00Z", completed="2026-11-27T09:30:00Z", condition="Complete")
+    failed = job("prodigy-b", created="2026-11-27T09:00:00Z", condition="Failed")
+    runindex.record_collected("aaaaaaaaaa", done, {"status": "completed", "exit_code": 0}, 0, path=index)
+    runindex.record_collected("bbbbbbbbbb", failed, {"exit_code": 1, "error": "Step 'x' failed\nmore"}, 1, path=index)
+    runs = {r.run_id: r for r in runindex.join_runs(runindex.read_lines(index))}
+    assert (runs["aaaaaaaaaa"].outcome, runs["aaaaaaaaaa"].exit_code) == ("succeeded", 0)
+    assert (runs["bbbbbbbbbb"].outcome, runs["bbbbbbbbbb"].reason) == ("failed", "Step 'x' failed (collected later)")
+
+
+def test_a_runs_duration_comes_from_its_job() -> None:
+    from prodigy.k8s.progress import job_duration
+
+    done = job("j", created="2026-11-27T09:00:00Z", completed="2026-11-27T09:30:00Z", condition="Complete")
+    done["status"]["startTime"] = "2026-11-27T09:00:05Z"   # type: ignore[index]
+    assert job_duration(done) == 1795.0
+    assert job_duration(job("j", created="2026-11-27T09:00:00Z")) is None
+
+
 def _append_many(path: str, worker: int) -> None:
     for i in range(200):
         runindex.append({"event": "submitted", "run_id": f"w{worker}-{i}", "submitted_at": "t",

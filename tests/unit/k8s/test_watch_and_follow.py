@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from prodigy.k8s.errors import NotFound
+from prodigy.k8s.errors import NotFound, Unreachable
 from prodigy.k8s.logs import LogFollower, LogSource
 from prodigy.k8s.retry import Waiter
 from prodigy.k8s.watch import Collection, WatchEvent, Watcher
@@ -117,3 +117,27 @@ def test_follower_resumes_after_a_cut_mid_line_without_loss_or_repeats() -> None
     assert printed == ["one", "two", "three", "four", "five-no-newline"]
     assert kube.stream_queries[1]["sinceTime"] == "2026-11-27T10:00:01Z"
     assert "follow" not in kube.stream_queries[-1]               # the drain is a plain read
+
+
+class FailingThenAnsweringKube(ScriptedKube):
+    """The API server refuses connections twice, then answers."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__(lists=[{"metadata": {"resourceVersion": "5"}, "items": []}], streams=[], stop=stop)
+        self.refusals = 2
+
+    def request(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        if self.refusals:
+            self.refusals -= 1
+            raise Unreachable("API server unreachable: [Errno 111] Connection refused")
+        return super().request(method, path, **kw)
+
+
+def test_watch_says_once_when_the_api_server_stops_answering_and_when_it_answers_again() -> None:
+    stop = threading.Event()
+    seen: list[WatchEvent] = []
+    watcher = Watcher(FailingThenAnsweringKube(stop), Collection("pods", "/api/v1/namespaces/ns/pods"),  # type: ignore[arg-type]
+                      seen.append, stop=stop, waiter=Waiter(sleep=lambda _s: None))
+    watcher.run()
+    assert [e.type for e in seen] == ["UNREACHABLE", "REACHABLE", "SYNC"]
+    assert seen[0].error is not None and "Connection refused" in seen[0].error.message

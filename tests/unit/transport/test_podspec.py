@@ -89,3 +89,23 @@ def test_pod_commits_get_the_identity_a_local_commit_would_get(user_repo: Path) 
 
     assert identity == {"GIT_AUTHOR_NAME": "Repo Local", "GIT_AUTHOR_EMAIL": "local@example.com",
                         "GIT_COMMITTER_NAME": "Env Committer", "GIT_COMMITTER_EMAIL": "local@example.com"}
+
+
+def test_every_container_prodigy_adds_has_requests_and_limits_small_by_default_and_configurable() -> None:
+    source = podspec.RemoteSource("https://git.example.com/org/repo.git", None, "refs/heads/main")
+    default = pod_of(build_run_objects(inputs(additions=podspec.remote_additions(
+        source, base_sha="a" * 40, branch="b", image="i:1", pull_policy="Never"))).job)
+    for container in [*default["initContainers"], *default["containers"]]:
+        # A ResourceQuota on requests.* and limits.* refuses a pod with any container lacking one.
+        for kind in ("requests", "limits"):
+            assert set(container["resources"][kind]) == {"cpu", "memory"}, (container["name"], kind)
+    plumbing = [c for c in [*default["initContainers"], *default["containers"]] if c["name"] != AGENT_CONTAINER]
+    assert {c["name"] for c in plumbing} == {podspec.INIT_CONTAINER, podspec.RESULTS_CONTAINER}
+    assert all(c["resources"] == {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                  "limits": {"cpu": "500m", "memory": "512Mi"}} for c in plumbing)
+
+    configured = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "128Mi"}}
+    pod = pod_of(build_run_objects(inputs(additions=podspec.remote_additions(
+        source, base_sha="a" * 40, branch="b", image="i:1", pull_policy="Never", resources=configured))).job)
+    assert [c["resources"] for c in [*pod["initContainers"], *pod["containers"]] if c["name"] != AGENT_CONTAINER] \
+        == [configured, configured]
