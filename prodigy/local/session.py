@@ -31,6 +31,7 @@ from prodigy.options import RunOptions
 from prodigy.ui import format as fmt
 from prodigy.ui.console import Console
 from prodigy.workflow.loader import load_workflow
+from prodigy.workflow.mapreduce_loader import is_mapreduce_file
 from prodigy.workflow.model import Workflow
 from prodigy.workflow.plan import format_plan
 from prodigy.workflow.variables import arg_from_map_path
@@ -100,6 +101,9 @@ def cook(options: RunOptions, *, console: Console | None = None, stdin: TextIO |
          environ: Mapping[str, str] | None = None) -> int:
     """`prodigy cook|run`: the whole local run; returns the exit code."""
     if options.cluster:
+        if is_mapreduce_file(options.workflow_path):
+            raise UsageError(f"{options.workflow_path} is a MapReduce workflow; MapReduce workflows cannot run on "
+                             "a cluster yet", hint="run it locally: drop --cluster")
         from prodigy.k8s.cook import run_on_cluster  # lazy: local runs never import kubernetes
 
         return run_on_cluster(options)
@@ -107,6 +111,10 @@ def cook(options: RunOptions, *, console: Console | None = None, stdin: TextIO |
     console = console or Console(options.verbosity)
     if options.resume_session:
         return resume(options.resume_session, options, console=console, stdin=stdin, environ=env)
+    if is_mapreduce_file(options.workflow_path):
+        from prodigy.local.mapreduce import cook_mapreduce
+
+        return cook_mapreduce(options, console=console, stdin=stdin, environ=env)
     prepared = prepare_run(options, env, console)
     if options.dry_run:
         console.info(format_plan(prepared.workflow, inputs=prepared.args, max_iterations=options.max_iterations))
@@ -261,6 +269,11 @@ def _resume_locked(session: Session, options: RunOptions | None, console: Consol
     if not workflow_file:
         raise UsageError(f"session {session.id} does not record its workflow file",
                          hint=f"pass it: prodigy cook WORKFLOW --resume {session.id}")
+    if is_mapreduce_file(Path(workflow_file)):
+        from prodigy.local.mapreduce import resume_mapreduce
+
+        return resume_mapreduce(session, Path(workflow_file), options, console=console, stdin=stdin, environ=env,
+                                verbosity=verbosity)
     loaded = load_workflow(Path(workflow_file))
     for warning in loaded.warnings:
         console.warn(warning)
