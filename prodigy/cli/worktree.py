@@ -43,9 +43,15 @@ def ls(path: Path, all_repos: bool, as_json: bool) -> None:
     from prodigy.local import git, worktrees
     from prodigy.ui import format as fmt
 
+    from prodigy.local.mapreduce import agent_worktrees
+
     sessions = worktrees.list_sessions(None if all_repos else _repo(path))
+    agents = {session.id: agent_worktrees.list_agents(session.repo, session.id) if session.repo.is_dir() else []
+              for session in sessions}
     if as_json:
-        click.echo(json.dumps([s.metadata.to_json() for s in sessions], indent=2))
+        click.echo(json.dumps([{**s.metadata.to_json(), "agents": [
+            {"item": a.path.name, "path": str(a.path), "branch": a.branch} for a in agents[s.id]]}
+            for s in sessions], indent=2))
         return
     if not sessions:
         where = "" if all_repos else " for this repository (--all lists every repository's)"
@@ -62,6 +68,11 @@ def ls(path: Path, all_repos: bool, as_json: bool) -> None:
                                    meta.created_at, str(meta.worktree_path)))
     for line in fmt.format_session_table(rows):
         click.echo(line)
+    kept = [(session_id, agent) for session_id, found in agents.items() for agent in found]
+    if kept:
+        click.echo("\nMapReduce agent worktrees (removed with their session):")
+        for session_id, agent in kept:
+            click.echo(f"  {session_id}  {agent.path.name}  {agent.path}")
 
 
 @worktree.command("merge", short_help="Merge a kept session into its original branch.")
@@ -75,6 +86,7 @@ def merge(name: str | None, merge_all: bool, path: Path, verbose: int) -> None:
     from prodigy.errors import UsageError
     from prodigy.local import worktrees
     from prodigy.local.locks import session_lock
+    from prodigy.local.mapreduce import agent_worktrees
     from prodigy.local.session import merge_and_clean
     from prodigy.local.worktrees import SessionStatus
     from prodigy.ui.console import Console
@@ -95,20 +107,23 @@ def merge(name: str | None, merge_all: bool, path: Path, verbose: int) -> None:
     for session in targets:
         with session_lock(paths.state_dir(session.id), session.id):   # not while a run or resume is using it
             merge_and_clean(session, _merge_workflow(session), yes=True, console=console, verbosity=verbose)
+            if not session.metadata_file.exists():
+                agent_worktrees.remove_all(session.repo, session.id)
 
 
 def _merge_workflow(session: Session) -> Workflow | None:
     """The session's workflow, for its `merge:` block; None when the file is gone or invalid."""
     from prodigy.errors import ProdigyError
-    from prodigy.workflow.loader import load_workflow
+    from prodigy.workflow.mapreduce_loader import LoadedMapReduce, load_any
 
     workflow_path = session.metadata.workflow_path
     if not workflow_path:
         return None
     try:
-        return load_workflow(Path(workflow_path)).workflow
+        loaded = load_any(Path(workflow_path))
     except ProdigyError:
         return None
+    return loaded.workflow.for_merge() if isinstance(loaded, LoadedMapReduce) else loaded.workflow
 
 
 @worktree.command("clean", short_help="Remove sessions: worktree, branch and metadata.")
@@ -127,6 +142,7 @@ def clean(name: str | None, clean_all: bool, force: bool, path: Path) -> None:
     from prodigy.errors import UsageError
     from prodigy.local import worktrees
     from prodigy.local.locks import SessionBusy, session_lock
+    from prodigy.local.mapreduce import agent_worktrees
 
     if bool(name) == clean_all:
         raise UsageError("give a session name or -a/--all", hint="list sessions with: prodigy worktree ls")
@@ -141,6 +157,7 @@ def clean(name: str | None, clean_all: bool, force: bool, path: Path) -> None:
         try:
             with session_lock(paths.state_dir(session.id), session.id):
                 worktrees.remove_session(session, force=True)
+                agent_worktrees.remove_all(session.repo, session.id)
         except SessionBusy as busy:
             click.echo(f"kept    {session.id}: a prodigy process is using it (pid {busy.holder or '?'})")
             kept += 1
@@ -152,9 +169,16 @@ def clean(name: str | None, clean_all: bool, force: bool, path: Path) -> None:
 
 def _unsafe_to_remove(session: Session) -> str | None:
     from prodigy.local import git as g
+    from prodigy.local.mapreduce import agent_worktrees
 
     if session.path.is_dir() and g.uncommitted_changes(session.path):
         return "its worktree has uncommitted changes"
+    unmerged = [agent.path.name for agent in agent_worktrees.list_agents(session.repo, session.id)
+                if g.branch_exists(session.repo, agent.branch)
+                and g.branch_exists(session.repo, session.metadata.branch)
+                and g.count_commits(session.repo, session.metadata.branch, agent.branch)]
+    if unmerged:
+        return f"MapReduce agent(s) with commits not merged into the session: {', '.join(unmerged)}"
     meta = session.metadata
     if g.branch_exists(session.repo, meta.branch) and g.branch_exists(session.repo, meta.original_branch):
         ahead = g.count_commits(session.repo, meta.original_branch, meta.branch)

@@ -9,8 +9,10 @@ Every stage's item count is kept in `Selection`, so a run can say exactly where 
 
 Input text is either a JSON document (a file) or a command's output: the whole output as JSON
 when it parses (an array is the item list, anything else one item), else one item per non-empty
-line, each line parsed as JSON when it is JSON and otherwise ``{"item": "<line>"}`` (upstream's
-rule).
+line, each line parsed as JSON when it is JSON and otherwise the line itself as a string.
+(Upstream wraps such a line as ``{"item": "<line>"}``, so its ``${item}`` prints that object
+where its own examples expect the line; here ``${item}`` is the line, and ``${item.item}`` still
+works, see `prodigy.workflow.mapreduce_vars`.)
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def items_from_command_output(stdout: str) -> list[object]:
         try:
             items.append(json.loads(line))
         except json.JSONDecodeError:
-            items.append({"item": line})
+            items.append(line)
     return items
 
 

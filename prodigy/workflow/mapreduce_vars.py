@@ -8,6 +8,7 @@ Map phase, per work item (upstream `resources/agent.rs`, `coordination/executor.
     ${item_total}    how many items were selected
     ${item_id}       item_<index>, also the env var PRODIGY_ITEM_ID
     ${item_json}     the item as JSON text
+    ${item.item}     for an item that is a line of an input command's output: the line (upstream's name)
 
 Reduce phase (upstream `reduce_phase.rs`)::
 
@@ -31,8 +32,12 @@ def item_id(index: int) -> str:
 
 
 def item_variables(item: object, *, index: int, total: int) -> dict[str, object]:
-    return {"item": item, "item_index": index, "item_total": total, "item_id": item_id(index),
-            "item_json": json.dumps(item, separators=(",", ":"), default=str)}
+    variables: dict[str, object] = {
+        "item": item, "item_index": index, "item_total": total, "item_id": item_id(index),
+        "item_json": json.dumps(item, separators=(",", ":"), default=str)}
+    if isinstance(item, str):
+        variables["item.item"] = item   # upstream's name for a line of an input command's output
+    return variables
 
 
 def item_label(item: object, limit: int = 60) -> str:

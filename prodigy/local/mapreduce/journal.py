@@ -51,19 +51,25 @@ class JobHeader:
     total: int = 0
     selection: tuple[str, ...] = ()            # how the items were chosen, for the resume message
     setup_variables: Mapping[str, Any] = field(default_factory=dict)
+    # A `dlq retry` session: the session it retries items of, and each item's number there.
+    retry_of: str | None = None
+    original_indexes: tuple[int, ...] | None = None
     version: int = JOB_VERSION
 
     def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "session_id": self.session_id, "phase": self.phase.value,
                 "map_base_sha": self.map_base_sha, "total": self.total, "selection": list(self.selection),
-                "setup_variables": dict(self.setup_variables)}
+                "setup_variables": dict(self.setup_variables), "retry_of": self.retry_of,
+                "original_indexes": list(self.original_indexes) if self.original_indexes is not None else None}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> JobHeader:
         return cls(session_id=data["session_id"], phase=Phase(data.get("phase", "setup")),
                    map_base_sha=data.get("map_base_sha"), total=int(data.get("total", 0)),
                    selection=tuple(data.get("selection") or ()), setup_variables=data.get("setup_variables") or {},
-                   version=int(data.get("version", JOB_VERSION)))
+                   retry_of=data.get("retry_of"),
+                   original_indexes=tuple(data["original_indexes"]) if data.get("original_indexes") is not None
+                   else None, version=int(data.get("version", JOB_VERSION)))
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,15 @@ class MapRun:
     test_mode: bool = False
     secrets: tuple[str, ...] = ()
     home: Path | None = None
+    # `dlq retry` in a new session runs a few items of an earlier one: their numbers there.
+    original_indexes: Sequence[int] | None = None
+
+    def number(self, index: int) -> int:
+        """The item's number as the user knows it (``item_<number>``)."""
+        return self.original_indexes[index] if self.original_indexes is not None else index
+
+    def item_id(self, index: int) -> str:
+        return item_id(self.number(index))
 
 
 @dataclass(frozen=True)
@@ -159,11 +168,11 @@ def _run_item(run: MapRun, shared: _Shared, index: int, state: ItemState) -> Ite
     resume = state.status in (ItemStatus.RUNNING, ItemStatus.INTERRUPTED)
     attempt = state.attempt if resume and state.attempt else state.attempt + 1
     last_attempt = attempt + run.policy.attempts_per_item() - 1
-    log_path = layout.agent_log(run.session.id, index, run.home)
+    log_path = layout.agent_log(run.session.id, run.number(index), run.home)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("a", encoding="utf-8") as log:
         while True:
-            scope = ProcessScope(item_id(index))
+            scope = ProcessScope(run.item_id(index))
             with shared.lock:
                 shared.scopes[index] = scope
             try:
@@ -175,8 +184,8 @@ def _run_item(run: MapRun, shared: _Shared, index: int, state: ItemState) -> Ite
             # A failed merge is not the agent's doing: running it again would not help.
             if state.status is not ItemStatus.FAILED or attempt >= last_attempt or state.failed_step == MERGE_STEP:
                 return state
-            run.console.detail(f"{item_id(index)} failed; retrying (attempt {attempt + 1}/{last_attempt})")
-            _remove_agent(run, shared, agent_worktrees.describe(run.session.repo, run.session.id, index), log)
+            run.console.detail(f"{run.item_id(index)} failed; retrying (attempt {attempt + 1}/{last_attempt})")
+            _remove_agent(run, shared, agent_worktrees.describe(run.session.repo, run.session.id, run.number(index)), log)
             attempt, resume = attempt + 1, False
 
 
@@ -191,13 +200,13 @@ def _remove_agent(run: MapRun, shared: _Shared, agent: AgentWorktree, log: TextI
 
 def _attempt(run: MapRun, shared: _Shared, index: int, state: ItemState, attempt: int, resume: bool,
              scope: ProcessScope, log: TextIO, log_path: Path) -> ItemState:
-    session, store, the_id = run.session, run.store, item_id(index)
+    session, store, the_id = run.session, run.store, run.item_id(index)
     item = run.items[index]
     console = Console(max(run.verbosity, 0), out=log, err=log)
     console.info(f"=== {the_id} attempt {attempt} — {datetime.now(timezone.utc).isoformat(timespec='seconds')} ===")
     base = state.base_sha if resume and state.base_sha else run.base_sha
     try:
-        agent, reused = agent_worktrees.create(session.repo, session.id, index, base)
+        agent, reused = agent_worktrees.create(session.repo, session.id, run.number(index), base)
     except GitError as error:
         return _fail(run, index, attempt, f"could not create the agent worktree: {error.message}", None,
                      log_path, None, 0.0)
@@ -206,7 +215,7 @@ def _attempt(run: MapRun, shared: _Shared, index: int, state: ItemState, attempt
         **run.base_variables,
         **(state.variables if resume and reused else {}),
         **standard_variables(project_root=agent.path, worktree=agent.path, env=run.workflow_env),
-        **item_variables(item, index=index, total=len(run.items)),
+        **item_variables(item, index=run.number(index), total=len(run.items)),
     }
     store.record("started", index, attempt=attempt, base=base, next_step=start_step, worktree=str(agent.path))
     run.events.emit("agent_started", item_id=the_id, attempt=attempt, worktree=str(agent.path))
@@ -223,6 +232,10 @@ def _attempt(run: MapRun, shared: _Shared, index: int, state: ItemState, attempt
     finally:
         if timer is not None:
             timer.cancel()
+    if outcome.end is AgentEnd.FAILED:
+        console.error(f"FAILED{f' at {outcome.failed_step}' if outcome.failed_step else ''}: {outcome.error}")
+    elif outcome.end is AgentEnd.INTERRUPTED:
+        console.error(f"INTERRUPTED ({outcome.error}); it continues at step {outcome.next_step + 1} on resume")
     if outcome.end is AgentEnd.SUCCEEDED:
         return _succeeded(run, shared, index, attempt, agent, base, outcome, console, log, log_path)
     if outcome.end is AgentEnd.INTERRUPTED:
@@ -254,7 +267,7 @@ def _on_step(run: MapRun, the_id: str, number: int, total: int, step: Step) -> N
 
 def _succeeded(run: MapRun, shared: _Shared, index: int, attempt: int, agent: AgentWorktree, base: str,
                outcome: AgentOutcome, console: Console, log: TextIO, log_path: Path) -> ItemState:
-    session, the_id = run.session, item_id(index)
+    session, the_id = run.session, run.item_id(index)
     head = git.head_sha(agent.path) or base
     commits = [commit.sha for commit in git.commits_between(agent.path, base, head)] if head != base else []
     if commits:
@@ -290,16 +303,16 @@ def _succeeded(run: MapRun, shared: _Shared, index: int, attempt: int, agent: Ag
 
 def _interrupted(run: MapRun, index: int, next_step: int, error: str | None) -> ItemState:
     run.store.record("interrupted", index, next_step=next_step, error=error)
-    run.events.emit("agent_interrupted", item_id=item_id(index), next_step=next_step)
+    run.events.emit("agent_interrupted", item_id=run.item_id(index), next_step=next_step)
     return replace(run.store.item_states(len(run.items))[index])
 
 
 def _fail(run: MapRun, index: int, attempt: int, error: str, step: str | None, log_path: Path,
           agent: AgentWorktree | None, duration: float, *, output: str = "") -> ItemState:
-    the_id = item_id(index)
+    the_id = run.item_id(index)
     to_dlq = run.policy.on_item_failure is not ItemFailure.SKIP
     if to_dlq:
-        run.dlq.add_failure(item_id=the_id, index=index, item=run.items[index], attempt=attempt, error=error,
+        run.dlq.add_failure(item_id=the_id, index=run.number(index), item=run.items[index], attempt=attempt, error=error,
                             step=step, log=log_path, worktree=agent.path if agent else None,
                             branch=agent.branch if agent else None)
     run.store.record("failed", index, error=error, step=step, duration=round(duration, 3), output=output,

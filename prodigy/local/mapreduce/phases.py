@@ -42,7 +42,7 @@ from prodigy.workflow.mapreduce import MapReduceWorkflow
 from prodigy.workflow.mapreduce_vars import AgentResult, item_id, map_variables
 from prodigy.workflow.model import Step
 
-__all__ = ["Limits", "PhaseRun", "run_phases", "setup_variables_of"]
+__all__ = ["Limits", "PhaseRun", "build_map_run", "completed_result", "quiet_git", "report_map", "run_phases", "setup_variables_of"]
 
 # Variables every phase sets for itself; what setup leaves behind for map and reduce is the rest.
 _PER_PHASE = frozenset({"PROJECT_ROOT", "WORKTREE", "ITERATION", "SESSION_ID"})
@@ -94,17 +94,18 @@ def run_phases(run: PhaseRun) -> ExecutionResult:
             return _result(run, started, counts, ExecutionStatus.FAILED, EXIT_FAILURE, error.message, "map input")
     if header.phase is Phase.MAP:
         items = store.load_items()
-        with _quiet_git() as git_settings:
-            outcome = run_map(_map_run(run, store, header, items, git_settings), range(len(items)))
+        with quiet_git() as git_settings:
+            outcome = run_map(build_map_run(run, store, header, items, git_settings), range(len(items)))
         counts.items(outcome.states)
         if outcome.interrupted is not None:
             return _result(run, started, counts, ExecutionStatus.INTERRUPTED, outcome.interrupted.exit_code,
                            outcome.interrupted.message, "map phase")
-        _report_map(run, outcome.states)
+        report_map(run, outcome.states, header)
         if outcome.stop_reason is not None:
             return _result(run, started, counts, ExecutionStatus.FAILED, EXIT_FAILURE,
                            f"Map phase stopped: {outcome.stop_reason}", "map phase")
-        header = store.save_header(replace(header, phase=Phase.REDUCE))
+        # A `dlq retry` session only re-runs failed items: the reduce phase already ran in the original.
+        header = store.save_header(replace(header, phase=Phase.DONE if header.retry_of else Phase.REDUCE))
     else:
         counts.items(store.item_states(header.total))
     if header.phase is Phase.REDUCE:
@@ -198,23 +199,34 @@ def _select_items(run: PhaseRun, store: JobStore, header: JobHeader) -> JobHeade
                                      selection=tuple(lines), setup_variables=captured))
 
 
-def _map_run(run: PhaseRun, store: JobStore, header: JobHeader, items: list[object],
-             git_settings: Mapping[str, str]) -> MapRun:
+def build_map_run(run: PhaseRun, store: JobStore, header: JobHeader, items: list[object],
+                  git_settings: Mapping[str, str], *, base_sha: str | None = None) -> MapRun:
+    """The map phase of ``run``; agents branch from ``base_sha`` (default: the commit after setup)."""
     session, workflow = run.session, run.workflow
-    dlq = DeadLetterStore.open(layout.dlq_file(session.repo, session.id, run.home), session_id=session.id,
+    owner = header.retry_of or session.id
+    dlq = DeadLetterStore.open(layout.dlq_file(session.repo, owner, run.home), session_id=owner,
                                repo=session.repo, original_branch=session.metadata.original_branch,
                                workflow_path=workflow.source)
-    assert header.map_base_sha is not None
+    base = base_sha or header.map_base_sha
+    assert base is not None
     return MapRun(
         session=session, store=store, dlq=dlq, items=items, steps=workflow.map.agent_steps,
-        base_sha=header.map_base_sha, max_parallel=run.limits.max_parallel, environ={**run.environ, **git_settings},
-        workflow_env=workflow.all_env, base_variables=dict(header.setup_variables), policy=workflow.error_policy,
+        base_sha=base, max_parallel=run.limits.max_parallel, environ={**run.environ, **git_settings},
+        workflow_env=workflow.all_env, base_variables={**_arg_variables(run.args), **header.setup_variables},
+        policy=workflow.error_policy,
         console=run.console, view=choose_view(run.console), events=run.events, agent_timeout=run.limits.agent_timeout,
         verbosity=run.verbosity, test_mode=run.test_mode,
-        secrets=tuple(value for value in workflow.secrets.values() if len(value) >= 4), home=run.home)
+        secrets=tuple(value for value in workflow.secrets.values() if len(value) >= 4), home=run.home,
+        original_indexes=header.original_indexes)
 
 
-def _report_map(run: PhaseRun, states: list[ItemState]) -> None:
+def _arg_variables(args: tuple[str, ...]) -> dict[str, object]:
+    if not args:
+        return {}
+    return {"ARG": args[0], **{f"ARG_{number}": word for number, word in enumerate(args[0].split(), start=1)}}
+
+
+def report_map(run: PhaseRun, states: list[ItemState], header: JobHeader) -> None:
     succeeded = sum(1 for state in states if state.status is ItemStatus.SUCCEEDED)
     failed = [state for state in states if state.status is ItemStatus.FAILED]
     merged = sum(1 for state in states if state.merged)
@@ -224,8 +236,9 @@ def _report_map(run: PhaseRun, states: list[ItemState]) -> None:
         line += f", {len(failed)} failed"
         run.console.info(line)
         if queued:
+            owner = header.retry_of or run.session.id
             run.console.warn(f"{plural(queued, 'failed item')} in the dead-letter queue: "
-                             f"prodigy dlq list {run.session.id}  (retry with: prodigy dlq retry {run.session.id})")
+                             f"prodigy dlq list {owner}  (retry with: prodigy dlq retry {owner})")
         return
     run.console.info(line)
 
@@ -250,8 +263,13 @@ def _result(run: PhaseRun, started: float, counts: _Counts, status: ExecutionSta
                            failed_step=failed_step, error=error)
 
 
+def completed_result(run: PhaseRun) -> ExecutionResult:
+    """The result of a session whose phases have all run (for `dlq retry` in a finished session)."""
+    return _result(run, time.monotonic(), _Counts(), ExecutionStatus.COMPLETED, EXIT_OK, None, None)
+
+
 @contextmanager
-def _quiet_git() -> Iterator[dict[str, str]]:
+def quiet_git() -> Iterator[dict[str, str]]:
     """No automatic `git gc`/maintenance while agents run: a background gc holding git's
     repository-wide locks would make parallel branch deletions fail. Yields the variables set
     (for the agents' environment); os.environ is restored afterwards."""

@@ -35,7 +35,8 @@ from prodigy.workflow.mapreduce import MapReduceWorkflow, resolve_count
 from prodigy.workflow.mapreduce_loader import load_mapreduce
 from prodigy.workflow.mapreduce_plan import format_mapreduce_plan
 
-__all__ = ["cook_mapreduce", "finish_mapreduce", "resolve_limits", "resume_mapreduce"]
+__all__ = ["MODE_KEY", "cook_mapreduce", "finish_mapreduce", "load_for_run", "require_claude", "resolve_limits",
+           "resume_mapreduce"]
 
 MODE_KEY = "mode"      # recorded in the session metadata's extra fields
 
@@ -55,7 +56,7 @@ def resolve_limits(workflow: MapReduceWorkflow, environ: Mapping[str, str]) -> L
         raise UsageError(f"{where}{error}") from None
 
 
-def _require_claude(workflow: MapReduceWorkflow, environ: Mapping[str, str]) -> None:
+def require_claude(workflow: MapReduceWorkflow, environ: Mapping[str, str]) -> None:
     test_mode = environ.get("PRODIGY_TEST_MODE", "").lower() == "true"
     if workflow.uses_claude and not test_mode and not claude_available(environ):
         raise UsageError("Claude CLI is not available. Please install it first.",
@@ -72,7 +73,7 @@ def _refuse_options(options: RunOptions) -> None:
         raise UsageError("a MapReduce workflow takes at most one --args value (${ARG}, split into ${ARG_1}...)")
 
 
-def _load(path: Path, console: Console, environ: Mapping[str, str]) -> tuple[MapReduceWorkflow, Limits]:
+def load_for_run(path: Path, console: Console, environ: Mapping[str, str]) -> tuple[MapReduceWorkflow, Limits]:
     loaded = load_mapreduce(path)
     for warning in loaded.warnings:
         console.warn(warning)
@@ -84,9 +85,9 @@ def cook_mapreduce(options: RunOptions, *, console: Console, stdin: TextIO | Non
     from prodigy.local.session import resolve_repo
 
     _refuse_options(options)
-    workflow, limits = _load(options.workflow_path, console, environ)
+    workflow, limits = load_for_run(options.workflow_path, console, environ)
     repo = resolve_repo(options.repo_path)
-    _require_claude(workflow, environ)
+    require_claude(workflow, environ)
     if options.dry_run:
         console.info(format_mapreduce_plan(workflow))
         return EXIT_OK
@@ -113,8 +114,8 @@ def resume_mapreduce(session: Session, workflow_file: Path, options: RunOptions 
     """Continue ``session`` (its lock is held by the caller) at the phase it stopped in."""
     from prodigy.local.session import merge_and_clean
 
-    workflow, limits = _load(workflow_file, console, environ)
-    _require_claude(workflow, environ)
+    workflow, limits = load_for_run(workflow_file, console, environ)
+    require_claude(workflow, environ)
     yes = options.yes if options else False
     events = EventLog.for_session(paths.events_dir(), session.id)
     with interrupts_raise():
