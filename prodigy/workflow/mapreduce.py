@@ -326,7 +326,7 @@ class ErrorPolicy:
         if not self.continue_on_failure:
             return "an item failed (continue_on_failure: false)"
         if self.max_failures is not None and failed > self.max_failures:
-            return f"{failed} items failed (max_failures: {self.max_failures})"
+            return f"{failed} item{'' if failed == 1 else 's'} failed (max_failures: {self.max_failures})"
         if self.failure_threshold is not None and finished and failed / finished > self.failure_threshold:
             return (f"{failed} of {finished} finished items failed, over the failure_threshold of "
                     f"{self.failure_threshold:g}")

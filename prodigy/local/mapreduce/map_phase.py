@@ -110,7 +110,8 @@ class _Shared:
     """State the coordinator and the agent threads share, guarded by `lock`."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    # Merges into the session worktree and branch deletions: one at a time (git's packed-refs lock).
+    # Git commands on the shared repository (worktree add/remove, merges into the session, branch
+    # deletion) run one at a time: each reads or locks repository-wide files the others write.
     git_lock: threading.Lock = field(default_factory=threading.Lock)
     scopes: dict[int, ProcessScope] = field(default_factory=dict)
 
@@ -124,6 +125,9 @@ def run_map(run: MapRun, indexes: Sequence[int]) -> MapOutcome:
     failed = sum(1 for state in states if state.status is ItemStatus.FAILED)
     run.view.start(total, finished, failed, run.max_parallel)
     run.events.emit("map_phase_started", total=total, to_run=len(todo), max_parallel=run.max_parallel)
+    # The error policy's limits count this run's items: a resume (after the user fixed something)
+    # gets a fresh budget; earlier failures wait in the dead-letter queue for `dlq retry`.
+    finished = failed = 0
     shared = _Shared()
     running: dict[Future[ItemState], int] = {}
     stop_reason: str | None = None
@@ -206,7 +210,8 @@ def _attempt(run: MapRun, shared: _Shared, index: int, state: ItemState, attempt
     console.info(f"=== {the_id} attempt {attempt} — {datetime.now(timezone.utc).isoformat(timespec='seconds')} ===")
     base = state.base_sha if resume and state.base_sha else run.base_sha
     try:
-        agent, reused = agent_worktrees.create(session.repo, session.id, run.number(index), base)
+        with shared.git_lock:   # `git worktree add` reads every other worktree's files: never two at once
+            agent, reused = agent_worktrees.create(session.repo, session.id, run.number(index), base)
     except GitError as error:
         return _fail(run, index, attempt, f"could not create the agent worktree: {error.message}", None,
                      log_path, None, 0.0)
