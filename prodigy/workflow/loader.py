@@ -28,6 +28,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from prodigy.errors import WorkflowFileError
+from prodigy.workflow import compat
 from prodigy.workflow.model import Workflow, WorkflowDocument
 
 __all__ = ["LoadedWorkflow", "MAX_REPORTED_ERRORS", "deprecated_step_warnings", "format_errors", "is_mapreduce_document", "load_workflow",
@@ -424,12 +425,36 @@ def _descend(annotation: Any, segment: int | str) -> Any:
 
 
 def deprecated_step_warnings(tree: Any, path: Path) -> list[str]:
-    """One warning per deprecated step form anywhere in the file (today: `test:`)."""
-    return [
+    """One warning per deprecated step form anywhere in the file (`test:`), and one per key that
+    loads the way upstream loads it but does nothing (see `prodigy.workflow.compat`)."""
+    warnings = [
         f"{path}:{line}: `test:` is deprecated; it runs as `shell:` with `on_failure:` "
         "(write `shell: <command>` and move `on_failure` up to the step)"
         for line in _deprecated_test_lines(tree)
     ]
+    data = _plain(tree) if tree is not None else None
+    notes = list(compat.no_effect_notes(data)) + list(_validate_notes(data))
+    for loc, note in notes:
+        position = position_of(tree, loc, key_error=True)
+        warnings.append(f"{path}:{position.line}: {note}" if position else f"{path}: {note}")
+    return warnings
+
+
+def _validate_notes(node: Any, loc: tuple[int | str, ...] = ()) -> Iterator[tuple[tuple[int | str, ...], str]]:
+    if isinstance(node, dict):
+        spec = node.get("validate")
+        if isinstance(spec, dict):
+            if "claude" in spec and "shell" in spec:
+                yield (*loc, "validate", "shell"), ("`validate:` has both `claude` and `shell`; the claude command "
+                                                     "validates and the shell one is ignored (as upstream)")
+            if "expected_schema" in spec:
+                yield (*loc, "validate", "expected_schema"), ("`validate.expected_schema` has no effect (upstream "
+                                                               "parses it but never checks it)")
+        for key, value in node.items():
+            yield from _validate_notes(value, (*loc, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _validate_notes(value, (*loc, index))
 
 
 def _warnings(tree: Any, document: WorkflowDocument, path: Path) -> list[str]:

@@ -36,7 +36,8 @@ from prodigy.workflow import item_filter, jsonpath
 from prodigy.workflow.item_filter import FilterExpression, SortKey
 from prodigy.workflow.item_selection import SelectionSpec
 from prodigy.workflow.model import MergeBlock, MergeInput, Step, StepKind, RetryFix, Workflow
-from prodigy.workflow.step_options import EnvValue, NonEmptyText, PositiveInt, StrictModel, shape_tag
+from prodigy.workflow.env_values import ComputedValue, EnvInput, SecretInput, split_env
+from prodigy.workflow.step_options import NonEmptyText, PositiveInt, StrictModel, shape_tag
 
 __all__ = [
     "DEFAULT_MAX_PARALLEL",
@@ -244,8 +245,8 @@ class MapReduceDocument(StrictModel):
 
     name: NonEmptyText
     mode: Literal["mapreduce"] = "mapreduce"
-    env: dict[str, EnvValue] = Field(default_factory=dict)
-    secrets: dict[str, EnvValue] = Field(default_factory=dict)
+    env: dict[str, EnvInput] = Field(default_factory=dict)
+    secrets: dict[str, SecretInput] = Field(default_factory=dict)
     env_files: list[str] = Field(default_factory=list)
     profiles: dict[str, Any] = Field(default_factory=dict)
     setup: SetupInput | None = None
@@ -342,6 +343,7 @@ class MapReduceWorkflow:
     merge: MergeBlock | None = None
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    computed_env: dict[str, ComputedValue] = field(default_factory=dict)
     error_policy: ErrorPolicy = ErrorPolicy()
     source: Path | None = None
 
@@ -352,7 +354,8 @@ class MapReduceWorkflow:
     def phase_workflow(self, phase: str, steps: tuple[Step, ...]) -> Workflow:
         """Steps of one phase as a standard `Workflow` (setup and reduce run through the standard engine)."""
         return Workflow(name=f"{self.name} ({phase})", steps=list(steps), env=dict(self.env),
-                        secrets=dict(self.secrets), merge=self.merge, source=self.source)
+                        secrets=dict(self.secrets), computed_env=dict(self.computed_env), merge=self.merge,
+                        source=self.source)
 
     def for_merge(self) -> Workflow:
         """The parts the end of a session uses (merge block, env) as a standard `Workflow`."""
@@ -400,9 +403,9 @@ class MapReduceWorkflow:
             merge = MergeBlock(steps=tuple(document.merge))
         elif document.merge is not None:
             merge = MergeBlock(steps=tuple(document.merge.commands), timeout=document.merge.timeout)
-        return cls(name=document.name, map=map_phase, setup=setup, reduce=reduce, merge=merge,
-                   env=dict(document.env), secrets=dict(document.secrets), error_policy=_error_policy(document),
-                   source=source)
+        env, secrets, computed = split_env(document.env, document.secrets)
+        return cls(name=document.name, map=map_phase, setup=setup, reduce=reduce, merge=merge, env=env,
+                   secrets=secrets, computed_env=computed, error_policy=_error_policy(document), source=source)
 
 
 def _error_policy(document: MapReduceDocument) -> ErrorPolicy:

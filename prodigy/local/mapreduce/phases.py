@@ -25,6 +25,7 @@ from pathlib import Path
 
 from prodigy.errors import EXIT_FAILURE, EXIT_OK, WorkflowFailed
 from prodigy.local import checkpoints, git
+from prodigy.local.env_resolve import EnvValueError, resolve_computed_env
 from prodigy.local.events import EventLog
 from prodigy.local.executor import ExecutionRequest, ExecutionResult, ExecutionStatus, execute
 from prodigy.local.mapreduce import layout
@@ -95,7 +96,11 @@ def run_phases(run: PhaseRun) -> ExecutionResult:
     if header.phase is Phase.MAP:
         items = store.load_items()
         with quiet_git() as git_settings:
-            outcome = run_map(build_map_run(run, store, header, items, git_settings), range(len(items)))
+            try:
+                map_run = build_map_run(run, store, header, items, git_settings)
+            except EnvValueError as error:
+                return _result(run, started, counts, ExecutionStatus.FAILED, EXIT_FAILURE, error.message, "workflow env")
+            outcome = run_map(map_run, range(len(items)))
         counts.items(outcome.states)
         if outcome.interrupted is not None:
             return _result(run, started, counts, ExecutionStatus.INTERRUPTED, outcome.interrupted.exit_code,
@@ -209,14 +214,17 @@ def build_map_run(run: PhaseRun, store: JobStore, header: JobHeader, items: list
                                workflow_path=workflow.source)
     base = base_sha or header.map_base_sha
     assert base is not None
+    computed, hidden = resolve_computed_env(workflow.computed_env, workdir=session.path,
+                                            env={**run.environ, **workflow.all_env})
     return MapRun(
         session=session, store=store, dlq=dlq, items=items, steps=workflow.map.agent_steps,
         base_sha=base, max_parallel=run.limits.max_parallel, environ={**run.environ, **git_settings},
-        workflow_env=workflow.all_env, base_variables={**_arg_variables(run.args), **header.setup_variables},
+        workflow_env={**workflow.all_env, **computed},
+        base_variables={**_arg_variables(run.args), **header.setup_variables},
         policy=workflow.error_policy,
         console=run.console, view=choose_view(run.console), events=run.events, agent_timeout=run.limits.agent_timeout,
         verbosity=run.verbosity, test_mode=run.test_mode,
-        secrets=tuple(value for value in workflow.secrets.values() if len(value) >= 4), home=run.home,
+        secrets=(*(value for value in workflow.secrets.values() if len(value) >= 4), *hidden), home=run.home,
         original_indexes=header.original_indexes)
 
 
