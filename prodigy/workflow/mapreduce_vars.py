@@ -43,7 +43,7 @@ def item_variables(item: object, *, index: int, total: int) -> dict[str, object]
 def item_label(item: object, limit: int = 60) -> str:
     """A short, single-line description of a work item for progress lines."""
     if isinstance(item, Mapping):
-        for key in ("name", "id", "path", "file", "title", "item"):
+        for key in ("name", "title", "path", "file", "id", "item"):
             value = item.get(key)
             if isinstance(value, str | int | float) and not isinstance(value, bool):
                 text = f"{key}={value}"

@@ -16,7 +16,8 @@ from pathlib import Path
 from prodigy.local import git
 from prodigy.local.mapreduce import layout
 
-__all__ = ["AgentWorktree", "create", "list_agents", "remove", "remove_all"]
+__all__ = ["AgentWorktree", "checkout", "create", "delete_branches", "list_agents", "remove", "remove_all", "remove_files",
+           "unregister"]
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,25 @@ def describe(repo: Path, session_id: str, index: int) -> AgentWorktree:
                          layout.agent_branch(session_id, index))
 
 
-def create(repo: Path, session_id: str, index: int, base_sha: str) -> tuple[AgentWorktree, bool]:
-    """The agent's worktree, new from ``base_sha`` or the one kept from an earlier run (True)."""
+def create(repo: Path, session_id: str, index: int, base_sha: str, *,
+           fresh: bool = False) -> tuple[AgentWorktree, bool]:
+    """The agent's worktree, new from ``base_sha`` or the one kept from an earlier run (True).
+
+    ``fresh``: the caller knows of no earlier worktree, so try the one `git worktree add` that a
+    new agent needs first, and look for leftovers only if git refuses. A fresh worktree is only
+    registered here (``--no-checkout``): the caller fills it with `checkout`, which needs no lock,
+    so the part of creating agents that must run one at a time stays short however big the
+    repository is.
+    """
     agent = describe(repo, session_id, index)
-    has_branch = git.branch_exists(repo, agent.branch)
     agent.path.parent.mkdir(parents=True, exist_ok=True)
-    if not has_branch and not agent.path.exists():          # the usual case: a new agent
+    if fresh and not agent.path.exists():
+        added = git.git("worktree", "add", "-q", "--no-checkout", "-b", agent.branch, str(agent.path), base_sha,
+                        cwd=repo, check=False)
+        if added.ok:
+            return agent, False
+    has_branch = git.branch_exists(repo, agent.branch)
+    if not has_branch and not agent.path.exists():
         git.worktree_add(repo, agent.path, new_branch=agent.branch, start=base_sha)
         return agent, False
     if has_branch and agent.path.is_dir() and git.is_repository(agent.path):
@@ -54,12 +68,46 @@ def create(repo: Path, session_id: str, index: int, base_sha: str) -> tuple[Agen
     return agent, False
 
 
+def checkout(agent: AgentWorktree) -> None:
+    """Fill a worktree made by `create(fresh=True)` with its commit's files (and index)."""
+    git.git("reset", "-q", "--hard", "HEAD", cwd=agent.path)
+
+
+def remove_files(agent: AgentWorktree) -> Path | None:
+    """Delete the worktree's files; return its registration directory in the repository (to be
+    deleted with `unregister`). Safe alongside other git commands: git treats a registered
+    worktree whose directory is gone as prunable."""
+    admin: Path | None = None
+    marker = agent.path / ".git"
+    try:
+        text = marker.read_text(encoding="utf-8").strip()
+    except OSError:
+        text = ""
+    if text.startswith("gitdir:"):
+        admin = Path(text.split(":", 1)[1].strip())
+    shutil.rmtree(agent.path, ignore_errors=True)
+    return admin
+
+
+def unregister(repo: Path, admin: Path | None) -> None:
+    """Forget a removed worktree (what `git worktree remove` does after deleting the files)."""
+    if admin is not None and admin.is_dir() and admin.parent.name == "worktrees":
+        shutil.rmtree(admin, ignore_errors=True)
+    else:
+        git.worktree_prune(repo)
+
+
+def delete_branches(repo: Path, branches: list[str]) -> None:
+    """Delete agent branches in one git command (each deletion takes git's packed-refs lock)."""
+    existing = [branch for branch in branches if branch]
+    for start in range(0, len(existing), 200):
+        git.git("branch", "-D", *existing[start:start + 200], cwd=repo, check=False)
+
+
 def remove(repo: Path, agent: AgentWorktree) -> None:
     if agent.path.exists():
-        result = git.git("worktree", "remove", "--force", str(agent.path), cwd=repo, check=False)
-        if not result.ok:
-            shutil.rmtree(agent.path, ignore_errors=True)
-            git.worktree_prune(repo)
+        unregister(repo, remove_files(agent))
+    git.worktree_prune(repo)
     if git.branch_exists(repo, agent.branch):
         git.delete_branch(repo, agent.branch, force=True)
 

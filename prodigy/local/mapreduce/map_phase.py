@@ -114,6 +114,8 @@ class _Shared:
     # deletion) run one at a time: each reads or locks repository-wide files the others write.
     git_lock: threading.Lock = field(default_factory=threading.Lock)
     scopes: dict[int, ProcessScope] = field(default_factory=dict)
+    # Branches of merged agents, deleted together at the end (one git command instead of one each).
+    done_branches: list[str] = field(default_factory=list)
 
 
 def run_map(run: MapRun, indexes: Sequence[int]) -> MapOutcome:
@@ -160,6 +162,7 @@ def run_map(run: MapRun, indexes: Sequence[int]) -> MapOutcome:
             stop_all(scopes, interrupted)
         pool.shutdown(wait=True)
         run.view.stop()
+        agent_worktrees.delete_branches(run.session.repo, shared.done_branches)
     final = run.store.item_states(total)
     run.events.emit("map_phase_completed", succeeded=sum(s.status is ItemStatus.SUCCEEDED for s in final),
                     failed=sum(s.status is ItemStatus.FAILED for s in final), interrupted=interrupted is not None)
@@ -211,7 +214,10 @@ def _attempt(run: MapRun, shared: _Shared, index: int, state: ItemState, attempt
     base = state.base_sha if resume and state.base_sha else run.base_sha
     try:
         with shared.git_lock:   # `git worktree add` reads every other worktree's files: never two at once
-            agent, reused = agent_worktrees.create(session.repo, session.id, run.number(index), base)
+            agent, reused = agent_worktrees.create(session.repo, session.id, run.number(index), base,
+                                                   fresh=not resume)
+        if not reused:
+            agent_worktrees.checkout(agent)     # writing the files needs no lock
     except GitError as error:
         return _fail(run, index, attempt, f"could not create the agent worktree: {error.message}", None,
                      log_path, None, 0.0)
@@ -242,7 +248,7 @@ def _attempt(run: MapRun, shared: _Shared, index: int, state: ItemState, attempt
     elif outcome.end is AgentEnd.INTERRUPTED:
         console.error(f"INTERRUPTED ({outcome.error}); it continues at step {outcome.next_step + 1} on resume")
     if outcome.end is AgentEnd.SUCCEEDED:
-        return _succeeded(run, shared, index, attempt, agent, base, outcome, console, log, log_path)
+        return _succeeded(run, shared, index, attempt, agent, base, outcome, console, log_path, reused)
     if outcome.end is AgentEnd.INTERRUPTED:
         return _interrupted(run, index, outcome.next_step, outcome.error)
     return _fail(run, index, attempt, outcome.error or "failed", outcome.failed_step, log_path, agent,
@@ -271,7 +277,7 @@ def _on_step(run: MapRun, the_id: str, number: int, total: int, step: Step) -> N
 
 
 def _succeeded(run: MapRun, shared: _Shared, index: int, attempt: int, agent: AgentWorktree, base: str,
-               outcome: AgentOutcome, console: Console, log: TextIO, log_path: Path) -> ItemState:
+               outcome: AgentOutcome, console: Console, log_path: Path, reused: bool) -> ItemState:
     session, the_id = run.session, run.item_id(index)
     head = git.head_sha(agent.path) or base
     commits = [commit.sha for commit in git.commits_between(agent.path, base, head)] if head != base else []
@@ -279,8 +285,9 @@ def _succeeded(run: MapRun, shared: _Shared, index: int, attempt: int, agent: Ag
         run.view.agent_merging(the_id)
         with shared.git_lock:
             try:
-                if git.is_ancestor(session.path, agent.branch, "HEAD"):
-                    console.info(f"{agent.branch} is already merged into {session.branch}")   # resumed after a crash
+                # Only an agent kept from an interrupted run can have been merged already (before a crash).
+                if reused and git.is_ancestor(session.path, agent.branch, "HEAD"):
+                    console.info(f"{agent.branch} is already merged into {session.branch}")
                 else:
                     merge_branch_here(session.path, agent.branch, session.branch, console, run.environ,
                                       run.verbosity, message=f"Merge agent {the_id} ({agent.branch})")
@@ -296,7 +303,11 @@ def _succeeded(run: MapRun, shared: _Shared, index: int, attempt: int, agent: Ag
     else:
         run.store.record("succeeded", index, merged=False, commits=[], output=outcome.output,
                          duration=round(outcome.duration, 3))
-    _remove_agent(run, shared, agent, log)
+    # The files go first, outside the lock; the registration and the branch need it.
+    admin = agent_worktrees.remove_files(agent)
+    with shared.git_lock:
+        agent_worktrees.unregister(session.repo, admin)
+        shared.done_branches.append(agent.branch)
     run.dlq.remove(the_id)
     run.events.emit("agent_completed", item_id=the_id, commits=len(commits), merged=bool(commits))
     detail = (f"merged {plural(len(commits), 'commit')}" if commits else "done, no commits") + \
