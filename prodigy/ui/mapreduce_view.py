@@ -157,6 +157,7 @@ class RichView(_Tracking):
         self.max_parallel = 1
 
     def _render(self) -> RenderableType:
+        from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table
         from rich.text import Text
@@ -167,12 +168,13 @@ class RichView(_Tracking):
             status = format_status(progress)
             done, total = progress.done, progress.total
             now = time.monotonic()
-            lines = [format_agent_line(agent, now, max(self.rich.width - 4, 40)) for agent in running]
-        table = Table.grid(padding=(0, 1))
-        table.add_row(ProgressBar(total=max(total, 1), completed=done, width=30), Text(status, style="bold"))
-        for line in lines:
-            table.add_row(Text("  ↳", style="cyan"), Text(line))
-        return table
+            width = max(self.rich.width - 4, 40)
+            lines = [format_agent_line(agent, now, width) for agent in running]
+        header = Table.grid(padding=(0, 1))
+        header.add_row(ProgressBar(total=max(total, 1), completed=done, width=30), Text(status, style="bold"))
+        # Text, not markup: item labels and step commands come from the workflow and its items.
+        rows = [Text.assemble(("  ↳ ", "cyan"), line, no_wrap=True, overflow="ellipsis") for line in lines]
+        return Group(header, *rows)
 
     def start(self, total: int, done: int, failed: int, max_parallel: int) -> None:
         self._start(total, done, failed)

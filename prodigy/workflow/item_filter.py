@@ -420,7 +420,8 @@ def _evaluate(node: _Node, item: object) -> bool:
             return _TYPE_CHECKS[node.name](actual)
         if node.name == "length":
             size = len(actual) if isinstance(actual, str | list | dict) else None
-            return size is not None and _is_number(node.argument) and float(size) == float(node.argument)  # type: ignore[arg-type]
+            expected: Any = node.argument
+            return size is not None and _is_number(expected) and float(size) == float(expected)
         return _compare(actual, node.name, node.argument)
     return _compare(lookup(item, node.path), node.operator, node.value)
 

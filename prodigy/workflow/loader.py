@@ -31,7 +31,8 @@ from prodigy.errors import WorkflowFileError
 from prodigy.workflow import compat
 from prodigy.workflow.model import Workflow, WorkflowDocument
 
-__all__ = ["LoadedWorkflow", "MAX_REPORTED_ERRORS", "deprecated_step_warnings", "format_errors", "is_mapreduce_document", "load_workflow",
+__all__ = ["LoadedWorkflow", "MAX_REPORTED_ERRORS", "deprecated_step_warnings", "format_errors", "is_mapreduce_document",
+           "load_workflow",
            "parse_workflow", "position_of", "read_document", "read_workflow_text"]
 
 MAX_REPORTED_ERRORS = 10

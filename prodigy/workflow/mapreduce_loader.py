@@ -132,8 +132,9 @@ def _compatibility_warnings(document: MapReduceDocument, data: dict[str, Any], t
     if spec.timeout_config is not None:
         ignored = sorted(set(raw_map.get("timeout_config") or {}) - {"agent_timeout_secs"})
         if ignored:
-            warn(("map", "timeout_config"), f"timeout_config: {', '.join(ignored)} ha{'s' if len(ignored) == 1 else 've'}"
-                 " no effect (only agent_timeout_secs is used)")
+            verb = "has" if len(ignored) == 1 else "have"
+            warn(("map", "timeout_config"), f"timeout_config: {', '.join(ignored)} {verb} no effect "
+                                            "(only agent_timeout_secs is used)")
     raw_setup = data.get("setup")
     if isinstance(raw_setup, dict) and isinstance(raw_setup.get("capture_outputs"), dict):
         for name, capture in raw_setup["capture_outputs"].items():

@@ -73,7 +73,8 @@ def format_mapreduce_plan(workflow: MapReduceWorkflow) -> str:
         lines.extend(_numbered(workflow.reduce))
     lines.append("Merge:")
     if workflow.merge is None:
-        lines.append(f"{_INDENT}git merge --no-ff into the original branch (Claude /prodigy-merge-worktree on conflict)")
+        lines.append(f"{_INDENT}git merge --no-ff into the original branch "
+                     "(Claude /prodigy-merge-worktree on conflict)")
     else:
         lines.extend(_numbered(workflow.merge.steps))
     lines.append("Dry run: nothing was executed.")

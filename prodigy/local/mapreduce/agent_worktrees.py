@@ -16,8 +16,8 @@ from pathlib import Path
 from prodigy.local import git
 from prodigy.local.mapreduce import layout
 
-__all__ = ["AgentWorktree", "checkout", "create", "delete_branches", "list_agents", "remove", "remove_all", "remove_files",
-           "unregister"]
+__all__ = ["AgentWorktree", "checkout", "create", "delete_branches", "list_agents", "remove", "remove_all",
+           "remove_files", "unregister"]
 
 
 @dataclass(frozen=True)

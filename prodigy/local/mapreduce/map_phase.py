@@ -192,7 +192,8 @@ def _run_item(run: MapRun, shared: _Shared, index: int, state: ItemState) -> Ite
             if state.status is not ItemStatus.FAILED or attempt >= last_attempt or state.failed_step == MERGE_STEP:
                 return state
             run.console.detail(f"{run.item_id(index)} failed; retrying (attempt {attempt + 1}/{last_attempt})")
-            _remove_agent(run, shared, agent_worktrees.describe(run.session.repo, run.session.id, run.number(index)), log)
+            failed_agent = agent_worktrees.describe(run.session.repo, run.session.id, run.number(index))
+            _remove_agent(run, shared, failed_agent, log)
             attempt, resume = attempt + 1, False
 
 
@@ -328,8 +329,8 @@ def _fail(run: MapRun, index: int, attempt: int, error: str, step: str | None, l
     the_id = run.item_id(index)
     to_dlq = run.policy.on_item_failure is not ItemFailure.SKIP
     if to_dlq:
-        run.dlq.add_failure(item_id=the_id, index=run.number(index), item=run.items[index], attempt=attempt, error=error,
-                            step=step, log=log_path, worktree=agent.path if agent else None,
+        run.dlq.add_failure(item_id=the_id, index=run.number(index), item=run.items[index], attempt=attempt,
+                            error=error, step=step, log=log_path, worktree=agent.path if agent else None,
                             branch=agent.branch if agent else None)
     run.store.record("failed", index, error=error, step=step, duration=round(duration, 3), output=output,
                      in_dlq=to_dlq)

@@ -43,7 +43,8 @@ from prodigy.workflow.mapreduce import MapReduceWorkflow
 from prodigy.workflow.mapreduce_vars import AgentResult, item_id, map_variables
 from prodigy.workflow.model import Step
 
-__all__ = ["Limits", "PhaseRun", "build_map_run", "completed_result", "quiet_git", "report_map", "run_phases", "setup_variables_of"]
+__all__ = ["Limits", "PhaseRun", "build_map_run", "completed_result", "quiet_git", "report_map", "run_phases",
+           "setup_variables_of"]
 
 # Variables every phase sets for itself; what setup leaves behind for map and reduce is the rest.
 _PER_PHASE = frozenset({"PROJECT_ROOT", "WORKTREE", "ITERATION", "SESSION_ID"})
@@ -99,7 +100,8 @@ def run_phases(run: PhaseRun) -> ExecutionResult:
             try:
                 map_run = build_map_run(run, store, header, items, git_settings)
             except EnvValueError as error:
-                return _result(run, started, counts, ExecutionStatus.FAILED, EXIT_FAILURE, error.message, "workflow env")
+                return _result(run, started, counts, ExecutionStatus.FAILED, EXIT_FAILURE, error.message,
+                               "workflow env")
             outcome = run_map(map_run, range(len(items)))
         counts.items(outcome.states)
         if outcome.interrupted is not None:

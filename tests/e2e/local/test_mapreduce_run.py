@@ -170,3 +170,39 @@ reduce:
     assert file_at(repo, "item-1.json") == "plain-line\n"
     assert "item 1 of 2" in log_subjects(repo)
     assert file_at(repo, "second.txt") == "plain-line\n"
+
+
+def test_on_a_terminal_the_map_phase_is_a_live_display(repo: Path, fake_claude: FakeClaude) -> None:
+    import os
+    import pty
+    import select
+    import sys
+
+    pid, fd = pty.fork()
+    if pid == 0:                                                     # the child: prodigy on a terminal
+        try:
+            os.chdir(repo)
+            os.execve(sys.executable, [sys.executable, "-m", "prodigy", "run", str(MAPREDUCE / "three-files.yml"),
+                                       "-y"], {**fake_claude.env(), "COLUMNS": "100"})
+        finally:
+            os._exit(127)                                            # never return into pytest
+    chunks = []
+    while True:
+        ready, _, _ = select.select([fd], [], [], 120)
+        if not ready:
+            break
+        try:
+            data = os.read(fd, 65536)
+        except OSError:                                              # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    _, status = os.waitpid(pid, 0)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, screen
+    assert "━" in screen                                             # the progress bar
+    assert "3/3 items done · 0 running" in screen
+    assert all(f"item_{n} merged 1 commit" in screen for n in range(3))
+    assert "[item_0] started" not in screen                          # not the plain-line form
+    assert "found 3 result files" in screen
