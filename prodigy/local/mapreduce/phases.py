@@ -144,7 +144,14 @@ class _Counts:
 
 def _run_steps(run: PhaseRun, phase: str, steps: tuple[Step, ...], state_dir: Path,
                variables: Mapping[str, object], *, timeout: int | None = None) -> ExecutionResult:
-    resume = checkpoints.load_latest(state_dir) is not None
+    previous = checkpoints.load_latest(state_dir)
+    if previous is not None and previous.finished and previous.status is checkpoints.CheckpointStatus.COMPLETED:
+        # Resumed after the phase had run to the end (the session stopped later): nothing to redo.
+        run.console.info(f"{phase.capitalize()} phase: already done")
+        head = git.head_sha(run.session.path)
+        return ExecutionResult(ExecutionStatus.COMPLETED, EXIT_OK, len(previous.completed_steps), len(steps), 0, 0.0,
+                               previous.base_sha, head)
+    resume = previous is not None
     run.console.info(f"{phase.capitalize()} phase ({plural(len(steps), 'step')}) in {run.session.path}"
                      + (" — continuing" if resume else ""))
     run.events.emit(f"{phase}_phase_started", steps=len(steps), resume=resume)

@@ -87,3 +87,28 @@ def test_sigint_during_map_then_resume_merges_each_item_once(
         assert len(merges_of(repo, f"Merge agent item_{number - 1} ")) == 1
     assert session_dirs(prodigy_home, repo) == [] and agent_dirs(prodigy_home, repo) == []
     assert agent_branches(repo) == []
+
+
+def test_a_failed_setup_or_input_resumes_without_running_setup_again(
+        run_prodigy: RunProdigy, repo: Path, prodigy_home: Path, tmp_path: Path) -> None:
+    counter = tmp_path / "setup-runs"
+    wf = write(repo / "input.yml", f"""\
+name: input
+mode: mapreduce
+setup:
+  - shell: "echo run >> {counter}"
+map:
+  input: items.json
+  agent_template:
+    - shell: "echo ${{item}} > got-${{item}}.txt && git add . && git commit -qm 'got ${{item}}'"
+""")
+    failed = run_prodigy("cook", str(wf), "-y")
+    assert failed.exit_code == 1
+    assert "map input items.json does not exist in the session worktree" in failed.stderr
+    (worktree,) = session_dirs(prodigy_home, repo)
+    (worktree / "items.json").write_text('["a", "b"]')             # the user supplies the input by hand
+    resumed = run_prodigy("resume", worktree.name, "-y")
+    assert resumed.exit_code == 0, resumed.output
+    assert "Setup phase: already done" in resumed.stdout
+    assert counter.read_text() == "run\n"
+    assert {"got a", "got b"} <= set(log_subjects(repo))
