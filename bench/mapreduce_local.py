@@ -1,4 +1,4 @@
-"""MapReduce speed targets (run by hand: .venv/bin/python bench/mapreduce_local.py [--runs N] [--skip-1000]).
+"""MapReduce speed targets (run by hand: .venv/bin/python bench/mapreduce_local.py [--runs N] [--only PART]).
 
 1. 100 items, max_parallel 10, each agent one `shell:` step that writes a file and commits, reduce
    one commit, merged with -y: wall time (median of N runs), CPU (user + system of the whole
@@ -59,23 +59,27 @@ def _repo(base: Path) -> Path:
     return repo
 
 
-def _leftover_processes(base: Path) -> list[int]:
-    """Processes whose working directory is inside the run's scratch directory."""
+def _leftover_processes(base: Path) -> list[str]:
+    """Command lines of the processes whose working directory is inside the run's scratch
+    directory (git's own detached `gc --auto`, which git may start after the final merge into
+    the user's branch, is reported separately by the caller)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cwd = os.readlink(entry / "cwd")
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue
         if cwd.startswith(str(base)):
-            found.append(int(entry.name))
+            found.append(f"{entry.name}: {command}")
     return found
 
 
 def run_once(items: int, parallel: int) -> dict[str, float | int | bool]:
-    with tempfile.TemporaryDirectory(prefix="prodigy-mr-bench-") as tmp:
+    """One `prodigy cook -y` of the benchmark workflow in a scratch repository, and what it left."""
+    with tempfile.TemporaryDirectory(prefix="prodigy-mr-bench-", ignore_cleanup_errors=True) as tmp:
         base = Path(tmp)
         repo = _repo(base)
         workflow = base / "bench.yml"
@@ -96,6 +100,9 @@ def run_once(items: int, parallel: int) -> dict[str, float | int | bool]:
                                    check=True).stdout.splitlines()
         branches = subprocess.run(["git", "branch", "--format=%(refname:short)"], cwd=repo, capture_output=True,
                                   text=True, check=True).stdout.split()
+        leftovers = _leftover_processes(base)
+        for line in leftovers:
+            print(f"  still running after prodigy exited: {line}")
         return {
             "wall": wall,
             "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
@@ -103,7 +110,8 @@ def run_once(items: int, parallel: int) -> dict[str, float | int | bool]:
             "merged_once": once and merges == items,
             "worktrees_left": len(worktrees) - 1,
             "branches_left": len(branches) - 1,
-            "processes_left": len(_leftover_processes(base)),
+            "processes_left": len([line for line in leftovers if " gc " not in f" {line} "]),
+            "git_gc_running": any(" gc " in f" {line} " for line in leftovers),
         }
 
 
@@ -116,7 +124,7 @@ def agent_overhead(agents: int = 50) -> tuple[list[float], float]:
     from prodigy.ui.console import Console
 
     samples = []
-    with tempfile.TemporaryDirectory(prefix="prodigy-mr-overhead-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="prodigy-mr-overhead-", ignore_cleanup_errors=True) as tmp:
         base = Path(tmp)
         repo = _repo(base)
         env = _env(base / "home")
@@ -159,41 +167,48 @@ def _cpu_since(before: resource.struct_rusage) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--skip-1000", action="store_true")
-    options = parser.parse_args()
-
-    runs = [run_once(100, 10) for _ in range(options.runs)]
-    walls = sorted(float(run["wall"]) for run in runs)
-    cpus = sorted(float(run["cpu"]) for run in runs)
-    rss = max(float(run["rss_mib"]) for run in runs)
-    merged = all(run["merged_once"] for run in runs)
-    print(f"100 items, max_parallel 10 ({options.runs} runs): wall median {statistics.median(walls):.2f} s "
+def bench_100(runs: int) -> bool:
+    results = [run_once(100, 10) for _ in range(runs)]
+    walls = sorted(float(result["wall"]) for result in results)
+    cpus = sorted(float(result["cpu"]) for result in results)
+    rss = max(float(result["rss_mib"]) for result in results)
+    merged = all(result["merged_once"] for result in results)
+    print(f"100 items, max_parallel 10 ({runs} runs): wall median {statistics.median(walls):.2f} s "
           f"({walls[0]:.2f}-{walls[-1]:.2f}); CPU median {statistics.median(cpus):.2f} s; peak RSS {rss:.0f} MiB; "
           f"every item merged once: {merged}")
     print("  upstream 0.4.4 (issue 14): wall median 7.1 s (5.5-7.9), CPU 12.7 s")
+    return statistics.median(walls) <= 7.1 and statistics.median(cpus) <= 12.7 * 1.5 and rss <= 200 and merged
 
+
+def bench_overhead() -> bool:
     overhead, cpu_each = agent_overhead()
     p50 = statistics.median(overhead)
     p90 = sorted(overhead)[int(len(overhead) * 0.9)]
     print(f"per-agent overhead (create worktree + merge + remove), 50 agents: p50 {p50 * 1000:.0f} ms, "
           f"p90 {p90 * 1000:.0f} ms wall; {cpu_each * 1000:.0f} ms CPU in git per agent (target p50 <= 100 ms)")
-    print(f"  load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    return p50 <= 0.100
 
-    big_ok = True
-    if not options.skip_1000:
-        big = run_once(1000, 20)
-        big_ok = bool(big["merged_once"]) and big["worktrees_left"] == 0 and big["branches_left"] == 0 \
-            and big["processes_left"] == 0
-        print(f"1,000 items, max_parallel 20: wall {float(big['wall']):.1f} s, CPU {float(big['cpu']):.1f} s, "
-              f"peak RSS {float(big['rss_mib']):.0f} MiB; merged once: {big['merged_once']}; worktrees left "
-              f"{big['worktrees_left']}, agent branches left {big['branches_left']}, processes left "
-              f"{big['processes_left']}")
 
-    ok = (statistics.median(walls) <= 7.1 and statistics.median(cpus) <= 12.7 * 1.5 and rss <= 200 and merged
-          and p50 <= 0.100 and big_ok)
+def bench_1000() -> bool:
+    big = run_once(1000, 20)
+    print(f"1,000 items, max_parallel 20: wall {float(big['wall']):.1f} s, CPU {float(big['cpu']):.1f} s, "
+          f"peak RSS {float(big['rss_mib']):.0f} MiB; merged once: {big['merged_once']}; worktrees left "
+          f"{big['worktrees_left']}, agent branches left {big['branches_left']}, processes left "
+          f"{big['processes_left']} (git's own auto gc running: {big['git_gc_running']})")
+    return bool(big["merged_once"]) and big["worktrees_left"] == 0 and big["branches_left"] == 0 \
+        and big["processes_left"] == 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5, help="runs of the 100-item benchmark (median reported)")
+    parser.add_argument("--only", choices=("100", "overhead", "1000"), help="run one of the three parts")
+    options = parser.parse_args()
+    parts = {"100": lambda: bench_100(options.runs), "overhead": bench_overhead, "1000": bench_1000}
+    chosen = [options.only] if options.only else list(parts)
+    results = [parts[name]() for name in chosen]
+    print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    ok = all(results)
     print("OK" if ok else "OVER TARGET")
     return 0 if ok else 1
 
