@@ -118,9 +118,9 @@ def run_once(items: int, parallel: int) -> dict[str, float | int | bool]:
 def agent_overhead(agents: int = 50) -> tuple[list[float], float]:
     """Seconds per agent for create worktree + merge into the session + remove worktree and branch
     (wall), and the CPU seconds per agent the git commands behind them used."""
-    from prodigy.local import git, worktrees
-    from prodigy.local.mapreduce import agent_worktrees
     from prodigy.local.merge import merge_branch_here
+    from prodigy.repo import agents as agent_worktrees
+    from prodigy.repo import git, worktrees
     from prodigy.ui.console import Console
 
     samples = []

@@ -9,7 +9,10 @@ request; the process exits with the workflow's exit code.
 
 The repository comes from the transport (``prodigy.k8s.transport``): its init container has
 checked out the session branch, and on the way out the agent exports the new commits and the
-checkpoint for the results container, on success and failure alike. A pod started without the
+checkpoint for the results container, on success and failure alike. The workflow's ``secrets:``
+values are not in the shipped file: they come from the run's Secret (``PRODIGY_WORKFLOW_SECRETS``).
+A bug in the agent (any unexpected exception) ends it with exit code 3, its message in the summary
+and the traceback in the log, so the client can say what broke. A pod started without the
 transport's environment (a Job written by hand) runs the workflow in a fresh git repository in
 the workspace (``/workspace/repo``) with one empty initial commit, so steps can still commit.
 """
@@ -20,12 +23,13 @@ import contextlib
 import json
 import os
 import subprocess
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prodigy.errors import EXIT_FAILURE, ProdigyError
+from prodigy.errors import EXIT_FAILURE, EXIT_INTERNAL, ProdigyError
 
 TERMINATION_LOG_ENV = "PRODIGY_TERMINATION_LOG"     # tests point it at a temp file
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
@@ -128,6 +132,7 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
     summary: dict[str, Any] = {"status": "failed", "exit_code": EXIT_FAILURE}
     # Repository transport: the init container checked the repository out; the results container
     # waits for our export (and our heartbeat tells it we are alive). None for Jobs without it.
+    from prodigy.k8s.shipped_workflow import SECRETS_ENV, restore_secrets
     from prodigy.k8s.transport.pod import AgentSide
 
     side = AgentSide.from_env(env)
@@ -137,6 +142,10 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
             loaded = load_workflow(request.workflow_path)
             for warning in loaded.warnings:
                 console.warn(warning)
+            # The shipped file has `<redacted>` for each secret; the values come from the run's
+            # Secret, and the steps see each one as its own variable, as in a local run.
+            workflow = restore_secrets(loaded.workflow, env)
+            env.pop(SECRETS_ENV, None)
             root = Path(env.get(WORKDIR_ENV) or os.getcwd())
             session_id = env.get("PRODIGY_SESSION_ID") or env.get("PRODIGY_RUN_ID") or "agent"
             if side is not None:
@@ -146,7 +155,7 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
             kills_before = _own_oom_kills()
             with interrupts_raise():
                 result = run_steps(ExecutionRequest(
-                    workflow=loaded.workflow, workdir=workdir, state_dir=state_dir, session_id=session_id,
+                    workflow=workflow, workdir=workdir, state_dir=state_dir, session_id=session_id,
                     args=request.args, max_iterations=request.max_iterations, resume=resume, environ=env,
                     verbosity=request.verbosity), console)
         summary = result.to_json()
@@ -172,6 +181,15 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
         summary = {"status": "failed", "exit_code": EXIT_FAILURE, "error": f"workspace setup failed: {exc}"}
         console.error(f"Error: workspace setup failed: {exc}")
         return EXIT_FAILURE
+    except Exception as exc:  # noqa: BLE001 - a bug in the agent: the user must read what broke
+        error = f"the agent crashed: {type(exc).__name__}: {exc}"
+        summary = {"status": "failed", "exit_code": EXIT_INTERNAL, "error": error, "failed_step": None,
+                   "crashed": True}
+        # The traceback goes to the pod's log: its last lines are what the CLI shows with the error.
+        traceback.print_exc()
+        if side is None:
+            console.error(f"Error: {error}")
+        return EXIT_INTERNAL
     finally:
         if side is not None:   # on success and failure alike: the commits so far, and the checkpoint
             side.export(int(summary.get("exit_code", EXIT_FAILURE)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,3 +27,8 @@ class RunOptions:
     image_pull_policy: str | None = None
     keep: bool = False                   # --keep: no ttlSecondsAfterFinished
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def test_mode(environ: Mapping[str, str]) -> bool:
+    """PRODIGY_TEST_MODE=true: upstream's switch for runs that neither merge nor need Claude."""
+    return environ.get("PRODIGY_TEST_MODE", "").lower() == "true"

@@ -6,8 +6,6 @@ exists, bring its commits and checkpoint home and finish exactly like the run wo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from prodigy.cli.cluster import cluster
@@ -19,8 +17,6 @@ from prodigy.cli.cluster import cluster
 @click.option("-v", "--verbose", count=True)
 def collect(name: str, yes: bool, verbose: int) -> None:
     """Land a finished cluster run's commits on its session branch, then merge as usual."""
-    from prodigy.k8s.transport.flow import collect_session
-    from prodigy.options import RunOptions
+    from prodigy.app.collect import collect as collect_run
 
-    options = RunOptions(workflow_path=Path(), repo_path=Path.cwd(), yes=yes, verbosity=verbose)
-    raise click.exceptions.Exit(collect_session(name, options))
+    raise click.exceptions.Exit(collect_run(name, yes=yes, verbosity=verbose))

@@ -97,7 +97,7 @@ def dlq_retry(session: str, yes: bool, max_parallel: int | None, verbose: int, q
     """
     import os
 
-    from prodigy.local.mapreduce.retry import retry_dead_letters
+    from prodigy.app.mapreduce import retry_dead_letters
     from prodigy.ui.console import Console
 
     name = session if session.startswith("session-") else f"session-{session}"

@@ -1,4 +1,4 @@
-"""Commands: cook/run, resume, exec, validate, init. Parsing only; the work is in prodigy.local.
+"""Commands: cook/run, resume, exec, validate, init. Parsing only; the work is in prodigy.app.
 
 Everything heavy is imported inside the command functions so `prodigy --help` stays fast and
 never imports the Kubernetes client.
@@ -7,7 +7,6 @@ never imports the Kubernetes client.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -22,19 +21,6 @@ def _exit(code: int) -> None:
 
 def _verbosity(verbose: int, quiet: bool) -> int:
     return -1 if quiet else verbose
-
-
-def _run_options(**kw: Any) -> Any:
-    from prodigy.options import RunOptions
-
-    return RunOptions(
-        workflow_path=Path(kw["workflow"]).expanduser().absolute(),
-        repo_path=Path(kw["path"]).expanduser().absolute(),
-        yes=kw["yes"], args=tuple(kw["args"]), map_globs=tuple(kw["map_globs"]),
-        max_iterations=kw["max_iterations"], verbosity=_verbosity(kw["verbose"], kw["quiet"]),
-        dry_run=kw["dry_run"], resume_session=kw["resume"], cluster=kw["cluster"], namespace=kw["namespace"],
-        image=kw["image"], image_pull_policy=kw["image_pull_policy"], keep=kw["keep"],
-    )
 
 
 @click.command("cook", context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,7 +49,10 @@ def _run_options(**kw: Any) -> Any:
 @click.option("--keep", is_flag=True, help="Keep the finished Job and its pod (no TTL) for inspection.")
 @click.option("-w", "--worktree", is_flag=True, hidden=True, help="No-op: every run uses a worktree.")
 @click.option("--fail-fast", is_flag=True, hidden=True, help="No-op, accepted for old scripts.")
-def cook(**kw: Any) -> None:
+def cook(workflow: Path, path: Path, yes: bool, args: tuple[str, ...], map_globs: tuple[str, ...],
+         max_iterations: int, verbose: int, quiet: bool, dry_run: bool, resume: str | None, cluster: str | None,
+         namespace: str | None, image: str | None, image_pull_policy: str | None, keep: bool, worktree: bool,
+         fail_fast: bool) -> None:
     """Run WORKFLOW in a new git worktree, then merge its commits back.
 
     `prodigy cook` and `prodigy run` are the same command. Each run gets a branch
@@ -81,13 +70,18 @@ def cook(**kw: Any) -> None:
       prodigy run implement.yml --map 'specs/*.md' # once per spec file
       prodigy run workflow.yml --dry-run           # show the plan only
     """
-    if kw["cluster"] and not kw["dry_run"]:
+    if cluster and not dry_run:
         from prodigy.k8s.clients import prewarm
 
         prewarm()   # the client library's import (~0.4 s) overlaps everything up to the connection
-    from prodigy.local.session import cook as run_cook  # dispatches --cluster to prodigy.k8s (lazily)
+    from prodigy.app.run import cook as run_cook
+    from prodigy.options import RunOptions
 
-    _exit(run_cook(_run_options(**kw)))
+    _exit(run_cook(RunOptions(
+        workflow_path=workflow.expanduser().absolute(), repo_path=path.expanduser().absolute(), yes=yes,
+        args=args, map_globs=map_globs, max_iterations=max_iterations, verbosity=_verbosity(verbose, quiet),
+        dry_run=dry_run, resume_session=resume, cluster=cluster, namespace=namespace, image=image,
+        image_pull_policy=image_pull_policy, keep=keep)))
 
 
 cli.add_command(cook, "cook")
@@ -109,14 +103,15 @@ def resume(session: str | None, path: Path, yes: bool, verbose: int, quiet: bool
     repository is resumed. Only one process runs a session at a time. Sessions that ran on a
     cluster resume on that cluster.
     """
-    from prodigy.local import session as sessions
-    from prodigy.local.worktrees import load_session
+    from prodigy.app.resume import latest_unfinished
+    from prodigy.app.resume import resume as resume_session
     from prodigy.options import RunOptions
+    from prodigy.repo.worktrees import load_session
 
-    found = load_session(session) if session else sessions.latest_unfinished(path.expanduser().absolute())
+    found = load_session(session) if session else latest_unfinished(path.expanduser().absolute())
     options = RunOptions(workflow_path=Path(found.metadata.workflow_path or ""), repo_path=found.repo, yes=yes,
                          verbosity=_verbosity(verbose, quiet), resume_session=found.id)
-    _exit(sessions.resume(found.id, options))
+    _exit(resume_session(found.id, options))
 
 
 @cli.command("exec")
@@ -135,7 +130,7 @@ def exec_(command: str, retry: int, timeout: int | None, path: Path, yes: bool, 
     COMMAND is "shell: <command>" or "claude: /<slash-command> ..."; a bare "/name" is a Claude
     command and anything else a shell command.
     """
-    from prodigy.local.session import cook as cook_locally
+    from prodigy.app.run import cook as cook_locally
     from prodigy.local.single import write_single_step_workflow
     from prodigy.options import RunOptions
 

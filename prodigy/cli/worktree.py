@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ import click
 from prodigy.cli import cli
 
 if TYPE_CHECKING:
-    from prodigy.local.worktrees import Session
+    from prodigy.repo.worktrees import Session
     from prodigy.workflow.model import Workflow
 
 _PATH_OPTION = click.option("-p", "--path", default=".", type=click.Path(file_okay=False, path_type=Path),
@@ -19,7 +20,7 @@ _PATH_OPTION = click.option("-p", "--path", default=".", type=click.Path(file_ok
 
 
 def _repo(path: Path) -> Path:
-    from prodigy.local.session import resolve_repo
+    from prodigy.app.prepare import resolve_repo
 
     return resolve_repo(path.expanduser().absolute())
 
@@ -40,10 +41,9 @@ def ls(path: Path, all_repos: bool, as_json: bool) -> None:
     or killed without a trace), failed / interrupted (resume it), completed (ran to the end but
     not merged: merge it).
     """
-    from prodigy.local import git, worktrees
+    from prodigy.repo import agents as agent_worktrees
+    from prodigy.repo import git, worktrees
     from prodigy.ui import format as fmt
-
-    from prodigy.local.mapreduce import agent_worktrees
 
     sessions = worktrees.list_sessions(None if all_repos else _repo(path))
     agents = {session.id: agent_worktrees.list_agents(session.repo, session.id) if session.repo.is_dir() else []
@@ -84,11 +84,10 @@ def merge(name: str | None, merge_all: bool, path: Path, verbose: int) -> None:
     """Merge session NAME (or --all completed sessions) into its original branch, then remove it."""
     from prodigy import paths
     from prodigy.errors import UsageError
-    from prodigy.local import worktrees
-    from prodigy.local.locks import session_lock
-    from prodigy.local.mapreduce import agent_worktrees
-    from prodigy.local.session import merge_and_clean
-    from prodigy.local.worktrees import SessionStatus
+    from prodigy.repo import worktrees
+    from prodigy.repo.locks import session_lock
+    from prodigy.app.finish import FinishPrefs, merge_and_clean
+    from prodigy.repo.worktrees import SessionStatus
     from prodigy.ui.console import Console
 
     if bool(name) == merge_all:
@@ -106,9 +105,8 @@ def merge(name: str | None, merge_all: bool, path: Path, verbose: int) -> None:
                              "its partial work")
     for session in targets:
         with session_lock(paths.state_dir(session.id), session.id):   # not while a run or resume is using it
-            merge_and_clean(session, _merge_workflow(session), yes=True, console=console, verbosity=verbose)
-            if not session.metadata_file.exists():
-                agent_worktrees.remove_all(session.repo, session.id)
+            merge_and_clean(session, _merge_workflow(session), FinishPrefs(yes=True, verbosity=verbose,
+                                                                           environ=dict(os.environ)), console)
 
 
 def _merge_workflow(session: Session) -> Workflow | None:
@@ -140,9 +138,8 @@ def clean(name: str | None, clean_all: bool, force: bool, path: Path) -> None:
     """
     from prodigy import paths
     from prodigy.errors import UsageError
-    from prodigy.local import worktrees
-    from prodigy.local.locks import SessionBusy, session_lock
-    from prodigy.local.mapreduce import agent_worktrees
+    from prodigy.repo import worktrees
+    from prodigy.repo.locks import SessionBusy, session_lock
 
     if bool(name) == clean_all:
         raise UsageError("give a session name or -a/--all", hint="list sessions with: prodigy worktree ls")
@@ -157,7 +154,6 @@ def clean(name: str | None, clean_all: bool, force: bool, path: Path) -> None:
         try:
             with session_lock(paths.state_dir(session.id), session.id):
                 worktrees.remove_session(session, force=True)
-                agent_worktrees.remove_all(session.repo, session.id)
         except SessionBusy as busy:
             click.echo(f"kept    {session.id}: a prodigy process is using it (pid {busy.holder or '?'})")
             kept += 1
@@ -168,12 +164,12 @@ def clean(name: str | None, clean_all: bool, force: bool, path: Path) -> None:
 
 
 def _unsafe_to_remove(session: Session) -> str | None:
-    from prodigy.local import git as g
-    from prodigy.local.mapreduce import agent_worktrees
+    from prodigy.repo import agents
+    from prodigy.repo import git as g
 
     if session.path.is_dir() and g.uncommitted_changes(session.path):
         return "its worktree has uncommitted changes"
-    unmerged = [agent.path.name for agent in agent_worktrees.list_agents(session.repo, session.id)
+    unmerged = [agent.path.name for agent in agents.list_agents(session.repo, session.id)
                 if g.branch_exists(session.repo, agent.branch)
                 and g.branch_exists(session.repo, session.metadata.branch)
                 and g.count_commits(session.repo, session.metadata.branch, agent.branch)]

@@ -3,28 +3,14 @@ the CLI prints them. Nothing here is needed by a run itself."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from prodigy.k8s import gc, runindex
-from prodigy.k8s.clients import Kube, connected, kube_contexts
+from prodigy.k8s.clients import kube_contexts
 from prodigy.k8s.config.loader import load_kubernetes_config
-from prodigy.k8s.config.resolve import ClusterOverrides, ResolvedCluster, resolve_cluster
+from prodigy.k8s.config.resolve import ClusterOverrides
+from prodigy.k8s.connect import open_cluster, resolve
 from prodigy.k8s.preflight import CheckStatus, PreflightReport, run_preflight
-
-
-def resolve(name: str, namespace: str | None = None) -> ResolvedCluster:
-    loaded = load_kubernetes_config()
-    contexts = [] if name in loaded.config.clusters else kube_contexts()
-    return resolve_cluster(loaded.config, name, ClusterOverrides(namespace=namespace), contexts,
-                           config_path=loaded.path)
-
-
-@contextmanager
-def connect_to(cluster: ResolvedCluster) -> Iterator[Kube]:
-    with connected(cluster.name, kubeconfig_path=cluster.kubeconfig_path, context=cluster.context) as kube:
-        yield kube
 
 
 def list_clusters() -> list[str]:
@@ -72,8 +58,8 @@ class CheckOutcome:
 
 
 def check_cluster(name: str, namespace: str | None = None) -> CheckOutcome:
-    cluster = resolve(name, namespace)
-    with connect_to(cluster) as kube:
+    with open_cluster(name, ClusterOverrides(namespace=namespace)) as opened:
+        cluster, kube = opened.cluster, opened.kube
         report = run_preflight(kube, cluster.namespace, needs_secret=True,
                                image_pull_secrets=cluster.image_pull_secrets,
                                env_secrets=[ref.secret for ref in cluster.secrets.values()])
@@ -89,8 +75,8 @@ def check_cluster(name: str, namespace: str | None = None) -> CheckOutcome:
 
 def collect_garbage(name: str, *, older_than: str, dry_run: bool, all_namespaces: bool,
                     include_running: bool, namespace: str | None = None) -> list[str]:
-    cluster = resolve(name, namespace)
-    with connect_to(cluster) as kube:
+    with open_cluster(name, ClusterOverrides(namespace=namespace)) as opened:
+        cluster, kube = opened.cluster, opened.kube
         jobs = gc.list_prodigy_jobs(kube, None if all_namespaces else cluster.namespace)
         leftovers = gc.select_leftovers(jobs, now=gc.now_utc(), older_than=gc.parse_duration(older_than),
                                         include_running=include_running)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from prodigy import paths
+from prodigy.workflow.result import ExecutionResult, ExecutionStatus
 
 _MAX_RECORD = 3500  # stay under PIPE_BUF (4096) so even odd filesystems append atomically
 
@@ -62,6 +63,14 @@ def record_finished(*, run_id: str, outcome: Outcome, exit_code: int, reason: st
                     path: Path | None = None) -> None:
     append({"event": "finished", "run_id": run_id, "outcome": outcome.value, "exit_code": exit_code,
             "reason": reason, "finished_at": now_iso()}, path=path)
+
+
+def record_collected(*, run_id: str, result: ExecutionResult, path: Path | None = None) -> None:
+    """A run whose client died is finished by `collect`/`resume`: its outcome is known now."""
+    outcome = Outcome.SUCCEEDED if result.status is ExecutionStatus.COMPLETED else Outcome.FAILED
+    reason = "" if outcome is Outcome.SUCCEEDED else (result.error or "").splitlines()[0] if result.error else ""
+    record_finished(run_id=run_id, outcome=outcome, exit_code=result.exit_code,
+                    reason=f"{reason} (collected later)".strip(), path=path)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,9 @@ from prodigy.local.shell import ProcessResult, run_process
 from prodigy.ui import claude_stream
 
 CLAUDE_EXECUTABLE = "claude"
+# Set in a cluster run's pod (prodigy.k8s.manifests.pod), so a missing CLI is reported with its image.
+AGENT_IMAGE_ENV = "PRODIGY_AGENT_IMAGE"
+MISSING_EXIT_CODE = 127                  # what a shell reports for a command it cannot find
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,16 @@ def claude_argv(command: str, *, streaming: bool) -> list[str]:
 
 def claude_available(environ: Mapping[str, str]) -> bool:
     return shutil.which(CLAUDE_EXECUTABLE, path=environ.get("PATH")) is not None
+
+
+def missing_claude_message(command: str, environ: Mapping[str, str]) -> str:
+    """The step error when `claude` cannot be found: what is missing, where, and how to fix it."""
+    image = environ.get(AGENT_IMAGE_ENV)
+    where = f"in the image {image}" if image else "on this machine"
+    fix = ("use an image that has it (docker/agent builds one): the cluster's `image:` in kubernetes.yaml, or --image"
+           if image else "install Claude Code (npm install -g @anthropic-ai/claude-code)")
+    return (f"Claude command '{command}' failed: the Claude Code CLI (`{CLAUDE_EXECUTABLE}`) is not installed "
+            f"{where} (not on PATH={environ.get('PATH', '')}); {fix}")
 
 
 def new_log_path(home: Path | None = None) -> Path:

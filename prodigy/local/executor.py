@@ -25,11 +25,11 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from pathlib import Path
 
 from prodigy.errors import EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, Interrupted
-from prodigy.local import checkpoints, git
+from prodigy.local import checkpoints
+from prodigy.repo import git
 from prodigy.local.checkpoints import Checkpoint, CheckpointStatus, CompletedStep, RetryState
 from prodigy.local.env_resolve import EnvValueError, resolve_computed_env
 from prodigy.local.events import EventLog
@@ -37,13 +37,8 @@ from prodigy.local.steps import RetryProgress, StepContext, StepFailed, execute_
 from prodigy.ui.console import Console
 from prodigy.workflow.interpolate import interpolate
 from prodigy.workflow.model import RetryFix, Step, Workflow
+from prodigy.workflow.result import ExecutionResult, ExecutionStatus
 from prodigy.workflow.variables import standard_variables
-
-
-class ExecutionStatus(str, Enum):
-    COMPLETED = "completed"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -83,29 +78,6 @@ class ExecutionRequest:
     home: Path | None = None                      # PRODIGY_HOME for Claude logs; default from env
     events: EventLog | None = None
     extra_variables: Mapping[str, object] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ExecutionResult:
-    status: ExecutionStatus
-    exit_code: int
-    steps_completed: int
-    steps_total: int
-    steps_skipped: int
-    duration: float
-    base_sha: str | None
-    head_sha: str | None
-    commits: tuple[git.Commit, ...] = ()
-    files_changed: tuple[str, ...] = ()
-    failed_step: str | None = None
-    error: str | None = None
-    checkpoint_path: Path | None = None
-
-    def to_json(self) -> dict[str, object]:
-        """The small summary the pod writes to its termination message."""
-        return {"status": self.status.value, "exit_code": self.exit_code, "failed_step": self.failed_step,
-                "error": self.error, "steps_completed": self.steps_completed, "steps_total": self.steps_total,
-                "base_sha": self.base_sha, "head_sha": self.head_sha, "commits": len(self.commits)}
 
 
 def workflow_hash(workflow: Workflow) -> str:
@@ -255,7 +227,7 @@ def _result(request: ExecutionRequest, checkpoint: Checkpoint, status: Execution
             error: str | None, failed_step: str | None, started: float, path: Path) -> ExecutionResult:
     head = git.head_sha(request.workdir)
     base = checkpoint.base_sha
-    commits = tuple(git.commits_between(request.workdir, base, head)) if base and head else ()
+    commits = tuple(c.sha for c in git.commits_between(request.workdir, base, head)) if base and head else ()
     files = tuple(git.files_changed(request.workdir, base, head)) if base and head else ()
     done = checkpoint.completed_steps
     return ExecutionResult(

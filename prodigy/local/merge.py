@@ -24,10 +24,10 @@ from enum import Enum
 from pathlib import Path
 
 from prodigy.errors import GitError, WorkflowFailed
-from prodigy.local import git
+from prodigy.repo import git
 from prodigy.local.claude import claude_available, run_claude
 from prodigy.local.steps import StepContext, StepFailed, execute_step
-from prodigy.local.worktrees import Session
+from prodigy.repo.worktrees import Session
 from prodigy.ui.console import Console
 from prodigy.workflow.model import MergeBlock
 
@@ -107,7 +107,7 @@ def merge_session(session: Session, *, merge_block: MergeBlock | None, console: 
             merge_branch_here(place, branch, target.branch, console, environ, verbosity)
             merged_sha = git.head_sha(place)
             assert merged_sha is not None
-            result = git.git("merge", "--ff-only", merged_sha, cwd=checkout, check=False)
+            result = git.git("merge", "--ff-only", "--end-of-options", merged_sha, cwd=checkout, check=False)
             if not result.ok:
                 raise WorkflowFailed(
                     f"Cannot merge {branch} into {target.branch}: {checkout} has uncommitted changes that the "
@@ -173,7 +173,7 @@ class _temporary_worktree:
         return self.path
 
     def __exit__(self, *exc: object) -> None:
-        git.git("worktree", "remove", "--force", str(self.path), cwd=self.repo, check=False)
+        git.git("worktree", "remove", "--force", "--", str(self.path), cwd=self.repo, check=False)
         git.worktree_prune(self.repo)
         try:
             os.rmdir(self.path.parent)

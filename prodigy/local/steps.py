@@ -18,8 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from prodigy.errors import WorkflowFailed
-from prodigy.local import git, outputs
-from prodigy.local.claude import run_claude
+from prodigy.local import outputs
+from prodigy.repo import git
+from prodigy.local.claude import MISSING_EXIT_CODE, claude_available, missing_claude_message, run_claude
 from prodigy.local.events import EventLog
 from prodigy.local.shell import run_shell
 from prodigy.ui.console import Console
@@ -167,6 +168,8 @@ def _run_claude(command: str, cwd: Path, env: dict[str, str], timeout: int | Non
     if ctx.test_mode:
         ctx.console.step_progress(f"[TEST MODE] Would execute Claude command: {command}")
         return CommandResult(0)
+    if not claude_available(env):      # e.g. a cluster image without Claude Code: a failed step, not a crash
+        return CommandResult(MISSING_EXIT_CODE, error=ctx.mask(missing_claude_message(command, env)))
     result = run_claude(command, cwd=cwd, env=env, timeout=timeout, verbosity=ctx.verbosity,
                         emit=lambda line: ctx.console.step_progress(ctx.mask(line)),
                         on_stderr=_sink(ctx, stderr=True), home=ctx.home)

@@ -9,7 +9,8 @@ Still incomplete: fail with ``Validation failed after N attempts. Completion: X%
 
 from __future__ import annotations
 
-from prodigy.local import git, outputs
+from prodigy.local import outputs
+from prodigy.repo import git
 from prodigy.local.steps import StepContext, StepFailed, execute_step, run_command
 from prodigy.workflow.interpolate import interpolate
 from prodigy.workflow.model import Incomplete, Step, Validation

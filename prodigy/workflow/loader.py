@@ -45,8 +45,13 @@ _HIDDEN_KEYS = frozenset({"test"})  # still accepted (deprecated), never suggest
 
 @dataclass(frozen=True)
 class LoadedWorkflow:
+    """A workflow as read once for a run: the validated model, and the exact text it came from
+    (a cluster run ships this text, so the pod runs what was validated, whatever happens to the
+    file meanwhile)."""
+
     workflow: Workflow
     warnings: list[str] = field(default_factory=list)
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,7 +146,7 @@ def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
         raise WorkflowFileError(format_errors(error.errors(), tree, path, bare_list=bare_list)) from None
     workflow = Workflow.from_document(document, source=path, default_name=path.stem)
     warnings = [_ignored_key_warning(tree, key, known, path) for key in ignored]
-    return LoadedWorkflow(workflow=workflow, warnings=warnings + _warnings(tree, document, path))
+    return LoadedWorkflow(workflow=workflow, warnings=warnings + _warnings(tree, document, path), text=text)
 
 
 def _ignored_key_warning(tree: Any, key: str, known: set[str], path: Path) -> str:

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from prodigy.k8s import names
+from prodigy.k8s.transport.urls import remote_url_problem
 from prodigy.workflow.step_options import EnvValue, scalar_text
 
 # --- defaults (documented in docs/kubernetes/configuration.md) -----------------------------
@@ -48,6 +49,7 @@ PULL_POLICIES: Final[tuple[str, ...]] = typing.get_args(PullPolicy)
 # Env names prodigy sets itself; a cluster entry may not override them.
 RESERVED_ENV: Final = frozenset({
     "PRODIGY_EXECUTION_MODE", "WORKFLOW_ID", "PRODIGY_SESSION_ID", "PRODIGY_RUN_ID", "PYTHONUNBUFFERED",
+    "PRODIGY_WORKFLOW_SECRETS", "PRODIGY_AGENT_IMAGE",
 })
 
 # Kubernetes resource quantity: a signed decimal number with an optional SI/binary suffix or exponent.
@@ -89,6 +91,18 @@ def _image_reference(ref: str) -> str:
 
 
 ImageRef = Annotated[str, AfterValidator(_image_reference)]
+
+
+def _remote_url(url: str) -> str:
+    problem = remote_url_problem(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
+
+
+# Handed to git on this machine and in the pod: refused here if git could read it as an option,
+# if it runs a program (ext::) or if it carries credentials (prodigy.k8s.transport.urls).
+RemoteUrl = Annotated[str, AfterValidator(_remote_url)]
 
 
 class _Model(BaseModel):
@@ -159,7 +173,7 @@ class RepoConfig(_Model):
 
     mode: Literal["bundle", "remote"] = "bundle"
     max_bundle_mib: PositiveInt = 64
-    remote_url: str | None = None
+    remote_url: RemoteUrl | None = None
     credentials_secret: DnsSubdomain | None = None
     push_base_ref: bool = False
 

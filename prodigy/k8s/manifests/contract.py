@@ -46,3 +46,5 @@ class AgentContract:
 
 AGENT: Final = AgentContract()
 AGENT_CONTAINER: Final = "prodigy-agent"
+# The agent container's own image, for messages about what it lacks (prodigy.local.claude reads it).
+AGENT_IMAGE_ENV: Final = "PRODIGY_AGENT_IMAGE"

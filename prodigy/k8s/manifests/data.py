@@ -2,10 +2,11 @@
 
 Both are immutable: a run reads them once, and an immutable object cannot be edited under a
 running pod (the kubelet also stops watching it). The ConfigMap carries the workflow file as
-the user wrote it plus ``run.json`` (the run's identity, for the pod and for anyone reading
-the cluster later); its size is checked here because the API server refuses more than 1 MiB
-only after the Job exists. The Secret exists only when local credentials are forwarded
-(``prodigy.k8s.secrets`` decides which).
+the user wrote it, except its ``secrets:`` values (``prodigy.k8s.shipped_workflow``), plus
+``run.json`` (the run's identity, for the pod and for anyone reading the cluster later); its
+size is checked here because the API server refuses more than 1 MiB only after the Job exists.
+The Secret exists only when local credentials are forwarded (``prodigy.k8s.secrets`` decides
+which) or the workflow has ``secrets:`` (their values, as ``PRODIGY_WORKFLOW_SECRETS``).
 """
 
 from __future__ import annotations

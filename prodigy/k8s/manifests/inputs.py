@@ -1,7 +1,7 @@
 """What a build of the run's objects takes: who submitted what, where to, and with which extras.
 
 Frozen values only. ``JobSpecInputs`` is decided once, before any side effect (the plan phase
-of ``prodigy.k8s.cook``), and every builder in this package is a function of it, so the same
+of ``prodigy.k8s.phases``), and every builder in this package is a function of it, so the same
 inputs always give the same objects: what ``--dry-run`` prints is what a run sends.
 """
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from prodigy.k8s.config.resolve import ResolvedCluster
-from prodigy.k8s.manifests.contract import AGENT, AGENT_CONTAINER
+from prodigy.k8s.manifests.contract import AGENT, AGENT_CONTAINER, AGENT_IMAGE_ENV
 from prodigy.k8s.manifests.inputs import JobSpecInputs
 
 Obj = dict[str, Any]
@@ -103,6 +103,8 @@ def _agent_env(inputs: JobSpecInputs) -> list[Obj]:
     identity, cluster = inputs.identity, inputs.cluster
     env: list[Obj] = [
         {"name": "PRODIGY_EXECUTION_MODE", "value": "kubernetes"},
+        # Errors about what the image lacks (a `claude:` step without Claude Code) name the image.
+        {"name": AGENT_IMAGE_ENV, "value": cluster.image},
         {"name": "WORKFLOW_ID", "value": identity.run_id},
         {"name": "PRODIGY_RUN_ID", "value": identity.run_id},
         {"name": "PRODIGY_SESSION_ID", "value": identity.session_id},

@@ -11,5 +11,7 @@ Two directions, each a small pipeline of git plumbing (docs/transport.md has the
          (CLI)  results.import_results bundle -> local branch prodigy-session-<uuid>, checkpoint -> state dir
 
 `remote` mode replaces the chunks with a clone of a configured URL and the bundle with a push
-(remote.py). Nothing here imports the Kubernetes client: these are files, pipes and plain dicts.
+(remote.py; the URL's rules in urls.py). The two containers that hold its credentials run git
+isolated from everything the workflow can write (isolated_git.py). Nothing here imports the
+Kubernetes client: these are files, pipes and plain dicts.
 """

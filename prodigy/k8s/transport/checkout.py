@@ -13,11 +13,11 @@ import contextlib
 import hashlib
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from prodigy.k8s.transport.manifest import MANIFEST_KEY, REPO_PACK, STATE_TAR, ShippedFile, TransportError, TransportManifest
-from prodigy.local.git import git
+from prodigy.repo.git import GitResult, git
 
 
 def read_manifest(in_dir: Path) -> TransportManifest:
@@ -69,11 +69,12 @@ def materialize(in_dir: Path, repo_dir: Path, *, state_dir: Path | None = None) 
     return manifest
 
 
-def start_branch(repo_dir: Path, branch: str, sha: str) -> None:
-    """Point `branch` at `sha`, make it HEAD and check it out (modes and symlinks as committed)."""
-    git("update-ref", f"refs/heads/{branch}", sha, cwd=repo_dir)
-    git("symbolic-ref", "HEAD", f"refs/heads/{branch}", cwd=repo_dir)
-    git("checkout", "--force", "--quiet", branch, cwd=repo_dir)
+def start_branch(repo_dir: Path, branch: str, sha: str, *, run: Callable[..., GitResult] = git) -> None:
+    """Point `branch` at `sha`, make it HEAD and check it out (modes and symlinks as committed).
+    `run` is how git runs (remote mode's init container passes its isolated git)."""
+    run("update-ref", "--", f"refs/heads/{branch}", sha, cwd=repo_dir)
+    run("symbolic-ref", "HEAD", f"refs/heads/{branch}", cwd=repo_dir)
+    run("checkout", "--force", "--quiet", cwd=repo_dir)       # HEAD: the branch just made
 
 
 def _index_pack(repo_dir: Path, blocks: Iterator[bytes]) -> None:

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from prodigy.errors import ProdigyError
 from prodigy.k8s.transport import podspec
-from prodigy.k8s.transport.checkout import extract_tar_stream, materialize, read_manifest, start_branch, verified_blocks
+from prodigy.k8s.transport.checkout import extract_tar_stream, materialize, read_manifest, verified_blocks
 from prodigy.k8s.transport.framing import none_frame
 from prodigy.k8s.transport.manifest import STATE_TAR, TransportError
-from prodigy.k8s.transport.remote import clone_at, mask_url, push_branch
+from prodigy.k8s.transport.remote import clone_at, mask_url, push_from_workspace
 from prodigy.k8s.transport.results import (
     EXPORT_ERROR_FILE, RESULT_FILE, Heartbeat, ResultSummary, export_results, read_summary, wait_and_emit, wait_for_result,
 )
@@ -41,8 +41,7 @@ def fetch_repo(*, to: Path, source_dir: Path | None, remote: bool, state_to: Pat
         base, branch = environ[podspec.ENV_BASE_SHA], environ[podspec.ENV_SESSION_BRANCH]
         clone_at(url, base, to, fetch_ref=environ.get("PRODIGY_REPO_FETCH_REF"),
                  credentials_dir=CREDENTIALS_DIR if CREDENTIALS_DIR.is_dir() else None,
-                 depth=int(environ.get("PRODIGY_REPO_DEPTH") or 1))
-        start_branch(to, branch, base)
+                 depth=int(environ.get("PRODIGY_REPO_DEPTH") or 1), branch=branch)
         say(f"prodigy: cloned {mask_url(url)} at {base[:12]} on {branch} ({time.monotonic() - started:.2f}s)")
         if source_dir is not None and state_to is not None:
             manifest = read_manifest(source_dir)
@@ -138,14 +137,18 @@ def _emit(out_dir: Path, push_from: Path | None, environ: Mapping[str, str],
         if missing is not None:
             write_line(none_frame(missing))
             return 0
-        summary = read_summary(out_dir / RESULT_FILE)
-        if summary.carried_by == "push":
-            try:
-                push_branch(push_from, environ["PRODIGY_REPO_URL"], summary.branch, summary.head_sha,
-                            credentials_dir=CREDENTIALS_DIR if CREDENTIALS_DIR.is_dir() else None)
-            except TransportError as exc:
-                write_line(none_frame(f"the pod could not push its commits: {exc.message}"))
-                return 0
+        try:
+            summary = read_summary(out_dir / RESULT_FILE)
+            if summary.carried_by == "push":
+                # The workspace is the workflow's: the branch and base come from the pod spec, and
+                # the push runs from a repository of our own (remote.push_from_workspace).
+                push_from_workspace(push_from, environ["PRODIGY_REPO_URL"],
+                                    branch=environ[podspec.ENV_SESSION_BRANCH], head_sha=summary.head_sha,
+                                    base_sha=environ[podspec.ENV_BASE_SHA],
+                                    credentials_dir=CREDENTIALS_DIR if CREDENTIALS_DIR.is_dir() else None)
+        except TransportError as exc:
+            write_line(none_frame(f"the pod could not push its commits: {exc.message}"))
+            return 0
     wait_and_emit(out_dir, write_line, stopping=stopping.is_set)
     return 0
 

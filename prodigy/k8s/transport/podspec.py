@@ -11,7 +11,8 @@ when `upload.py` creates them (so the CLI never holds the whole pack in memory).
     containers:
       prodigy-agent    (manifests/pod.py) runs the workflow in /workspace/repo, exports to /workspace/out
       prodigy-results  `prodigy agent emit-results`: prints /workspace/out/result.tar framed on its
-                       stdout (remote mode: pushes the branch first); always exits 0
+                       stdout (remote mode: pushes the branch first, from a repository of its own
+                       that reads the workspace's objects only: isolated_git.py); always exits 0
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def remote_additions(source: RemoteSource, *, base_sha: str, branch: str, image:
         mounts.append({"name": REPO_IN_VOLUME, "mountPath": REPO_IN_DIR, "readOnly": True})
         args += ["--from", REPO_IN_DIR, "--state-to", STATE_DIR]
     init = _container(INIT_CONTAINER, image, pull_policy, args, mounts, env=env)
-    results = _results_container(image, pull_policy, remote=source)
+    results = _results_container(image, pull_policy, remote=source, base_sha=base_sha, branch=branch)
     return PodAdditions(
         volumes=tuple(volumes), init_containers=(init,), sidecars=(results,),
         agent_env=_agent_env(base_sha, branch, "remote", resume_state is not None),
@@ -142,13 +143,16 @@ def _agent_env(base_sha: str, branch: str, mode: str, resuming: bool) -> tuple[O
     return tuple(env)
 
 
-def _results_container(image: str, pull_policy: str, *, remote: RemoteSource | None) -> Obj:
+def _results_container(image: str, pull_policy: str, *, remote: RemoteSource | None, base_sha: str = "",
+                       branch: str = "") -> Obj:
     mounts: list[Obj] = [{"name": WORKSPACE_VOLUME, "mountPath": AGENT.workdir, "readOnly": True}]
     args = ["emit-results", "--dir", OUT_DIR]
     env: list[Obj] = []
     if remote is not None:
         args += ["--push-from", REPO_DIR]
-        env.append({"name": "PRODIGY_REPO_URL", "value": remote.url})
+        # What to push where is decided here, never read from the workspace the workflow writes.
+        env += [{"name": "PRODIGY_REPO_URL", "value": remote.url}, {"name": ENV_BASE_SHA, "value": base_sha},
+                {"name": ENV_SESSION_BRANCH, "value": branch}]
         if remote.credentials_secret:
             mounts.append({"name": CREDENTIALS_VOLUME, "mountPath": CREDENTIALS_DIR, "readOnly": True})
     container = _container(RESULTS_CONTAINER, image, pull_policy, args, mounts, env=env)

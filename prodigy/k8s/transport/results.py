@@ -29,8 +29,8 @@ from typing import Any
 from prodigy.errors import GitError
 from prodigy.k8s.transport.framing import decode_frames, encode_frames, none_frame
 from prodigy.k8s.transport.manifest import MIB, TransportError
-from prodigy.local import git as gitops
-from prodigy.local.git import git
+from prodigy.repo import git as gitops
+from prodigy.repo.git import git
 
 RESULT_FILE = "result.tar"
 EXPORT_ERROR_FILE = "export-error.txt"     # written instead of result.tar when the export failed
@@ -97,7 +97,7 @@ def export_results(
     """Write `<out_dir>/result.tar` atomically; call on success and on failure alike."""
     head = git("rev-parse", "HEAD^{commit}", cwd=repo_dir).stdout.strip()
     # Steps may leave HEAD detached; the branch is what the user gets back, so it follows HEAD.
-    git("update-ref", f"refs/heads/{branch}", head, cwd=repo_dir)
+    git("update-ref", "--", f"refs/heads/{branch}", head, cwd=repo_dir)
     commits = gitops.count_commits(repo_dir, base_sha, head) if head != base_sha else 0
     carried_by = "none" if commits == 0 else ("bundle" if carry_commits else "push")
     summary = ResultSummary(base_sha, head, branch, exit_code, commits, carried_by)
@@ -247,17 +247,17 @@ def import_results(
             verify = git("bundle", "verify", "--quiet", str(bundle), cwd=repo, check=False)
             if not verify.ok:
                 raise TransportError(f"the returned commits do not apply to this repository: {verify.stderr.strip()}")
-            git("fetch", "--quiet", "--no-tags", str(bundle), f"+refs/heads/{branch}:{incoming}", cwd=repo)
+            git("fetch", "--quiet", "--no-tags", "--", str(bundle), f"+refs/heads/{branch}:{incoming}", cwd=repo)
         elif summary.carried_by == "push":
             if fetch_pushed is None:
                 raise TransportError("the pod pushed its commits but no remote was given to fetch them from")
             fetch_pushed(incoming)
         else:
-            git("update-ref", incoming, summary.base_sha, cwd=repo)
+            git("update-ref", "--", incoming, summary.base_sha, cwd=repo)
         try:
             _advance_branch(repo, branch, incoming, summary)
         finally:
-            git("update-ref", "-d", incoming, cwd=repo, check=False)
+            git("update-ref", "-d", "--", incoming, cwd=repo, check=False)
         if state_dest is not None:
             _extract_state(tar, state_dest)
     return summary
@@ -270,9 +270,9 @@ def _advance_branch(repo: Path, branch: str, incoming: str, summary: ResultSumma
     if not gitops.is_ancestor(repo, summary.base_sha, got):
         raise TransportError(f"returned branch does not descend from the base commit {summary.base_sha[:12]}")
     if not gitops.branch_exists(repo, branch):
-        git("branch", branch, got, cwd=repo)
+        git("branch", "--", branch, got, cwd=repo)
         return
-    current = git("rev-parse", f"refs/heads/{branch}", cwd=repo).stdout.strip()
+    current = git("rev-parse", "--verify", "--end-of-options", f"refs/heads/{branch}", cwd=repo).stdout.strip()
     if current == got:
         return
     if not gitops.is_ancestor(repo, current, got):
@@ -281,9 +281,9 @@ def _advance_branch(repo: Path, branch: str, incoming: str, summary: ResultSumma
     checkout = gitops.checkout_of_branch(repo, branch)
     if checkout is not None:
         # Fast-forward the worktree that has the branch checked out (a resumed session).
-        git("merge", "--ff-only", "--quiet", got, cwd=checkout)
+        git("merge", "--ff-only", "--quiet", "--end-of-options", got, cwd=checkout)
     else:
-        git("update-ref", f"refs/heads/{branch}", got, current, cwd=repo)
+        git("update-ref", "--", f"refs/heads/{branch}", got, current, cwd=repo)
 
 
 def _extract_member(tar: tarfile.TarFile, name: str, dest: Path) -> None:

@@ -1,4 +1,4 @@
-"""The transport's part of one cluster run, seen from the CLI. `prodigy.k8s.cook` drives it:
+"""The transport's part of one cluster run, seen from the CLI. `prodigy.k8s.executor` drives it:
 
     transport = RunTransport.prepare(...)        resolve phase: spool/verify, cap error; no side effect
     session   = transport.open_session(...)      just before submit: branch + worktree + metadata
@@ -10,7 +10,7 @@
     transport.close()
 
 The session exists locally from submission on, exactly like a local run's worktree, and
-records the Job in its metadata (`extra["cluster"]`). So if the CLI is killed mid-run,
+records the Job in its metadata (`prodigy.repo.placement`). So if the CLI is killed mid-run,
 `prodigy resume <session>` / `prodigy cluster collect <session>` know where to look.
 """
 
@@ -32,14 +32,15 @@ from prodigy.k8s.transport.cluster_io import collect_result, find_run_pod, resul
 from prodigy.k8s.transport.manifest import MIB, TransportError, TransportManifest
 from prodigy.k8s.transport.results import CollectedResult, ResultSummary, import_results
 from prodigy.k8s.transport.spool import spool_commit, write_tree_tar
-from prodigy.local import git as gitops
-from prodigy.local import worktrees
-from prodigy.local.git import git
+from prodigy.repo import git as gitops
+from prodigy.repo import worktrees
+from prodigy.repo.git import git
+from prodigy.repo.placement import ClusterPlacement, mark_collected, placement_extra
 
 if TYPE_CHECKING:
     from prodigy.k8s.clients import Kube
     from prodigy.k8s.config.resolve import ResolvedCluster
-    from prodigy.local.worktrees import Session
+    from prodigy.repo.worktrees import Session
 
 STALE_SPOOL_SECONDS = 24 * 3600   # a spool lives minutes (until the chunks are uploaded)
 
@@ -106,12 +107,14 @@ class RunTransport:
     @classmethod
     def prepare(cls, repo: Path, cluster: ResolvedCluster, *, run_id: str, session_id: str,
                 base_sha: str | None = None, resume_state: Path | None = None,
-                history_from: str | None = None) -> RunTransport:
+                history_from: str | None = None, contact_remote: bool = True) -> RunTransport:
         """Everything that can fail about the repository, before the cluster sees anything.
 
         `base_sha` defaults to HEAD (a new run); a resumed run passes its branch head, the
         session's state dir (whose checkpoint travels with it) and the session's first base
         (`history_from`), so the pod has the session's commits as a local resume would.
+        `contact_remote=False` (`--dry-run`) leaves the git remote alone: remote mode then
+        neither lists it nor pushes the base, and the pod would fetch the base by id.
         """
         base = base_sha or gitops.head_sha(repo)
         if base is None:
@@ -126,7 +129,8 @@ class RunTransport:
                 if resume_state is not None and resume_state.is_dir():
                     manifest = _spool_state_only(spool, base, branch, resume_state)
                 fetch_ref = remote.ensure_base_on_remote(repo, url, base, session_id=session_id,
-                                                         push_allowed=settings.push_base_ref)
+                                                         push_allowed=settings.push_base_ref) \
+                    if contact_remote else None
                 depth = 1 + (gitops.count_commits(repo, history_from, base) if history_from else 0)
                 additions = podspec.remote_additions(
                     podspec.RemoteSource(url, settings.credentials_secret, fetch_ref, depth), base_sha=base,
@@ -156,22 +160,23 @@ class RunTransport:
     # ------------------------------------------------------------------ local session
 
     def open_session(self, *, original_branch: str, workflow_path: Path | None, namespace: str, job: str,
-                     run_args: tuple[str, ...] = (), max_iterations: int = 1) -> Session:
+                     context: str | None = None, run_args: tuple[str, ...] = (), max_iterations: int = 1) -> Session:
         """Create (new run) or reuse (resume) branch + worktree + metadata recording the Job."""
         if not gitops.branch_exists(self.repo, self.branch):
-            git("branch", self.branch, self.base_sha, cwd=self.repo)
-        info = self.cluster_info(namespace=namespace, job=job)
+            git("branch", "--", self.branch, self.base_sha, cwd=self.repo)
+        placement = self.placement(namespace=namespace, job=job, context=context)
         session = worktrees.adopt_branch(self.repo, self.session_id, original_branch=original_branch,
-                                         base_sha=None, workflow_path=workflow_path, extra={"cluster": info})
+                                         base_sha=None, workflow_path=workflow_path,
+                                         extra=placement_extra(placement))
         if session.metadata.base_sha is None:
             session = worktrees.update(session, base_sha=self.base_sha)
         if run_args or max_iterations != 1:
             session = worktrees.update(session, run_args=tuple(run_args), max_iterations=max_iterations)
         return session
 
-    def cluster_info(self, *, namespace: str, job: str) -> dict[str, Any]:
-        return {"cluster": self.cluster.name, "namespace": namespace, "job": job, "run_id": self.run_id,
-                "base_sha": self.base_sha, "repo_mode": self.mode, "collected": False}
+    def placement(self, *, namespace: str, job: str, context: str | None = None) -> ClusterPlacement:
+        return ClusterPlacement(cluster=self.cluster.name, namespace=namespace, job=job, run_id=self.run_id,
+                                base_sha=self.base_sha, repo_mode=self.mode, context=context)
 
     # ------------------------------------------------------------------ cluster side
 
@@ -243,7 +248,5 @@ def land_result(session: Session, collected: CollectedResult, *, expected_base: 
         fetch = lambda ref: remote.fetch_pushed_branch(session.repo, url, session.branch, ref)  # noqa: E731
     summary = import_results(session.repo, collected.path, expected_base=expected_base, branch=session.branch,
                              state_dest=paths.state_dir(session.id), fetch_pushed=fetch)
-    info = dict(session.metadata.extra.get("cluster", {}))
-    info.update(collected=True, head_sha=summary.head_sha)
-    worktrees.update(session, extra={**session.metadata.extra, "cluster": info})
+    mark_collected(worktrees.load_session(session.id), summary.head_sha)
     return summary

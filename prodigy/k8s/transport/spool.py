@@ -171,10 +171,11 @@ def _discard_on_error(writer: ChunkWriter) -> Iterator[None]:
 def _stream_pack(repo: Path, sha: str, sink: ChunkWriter, *, history_from: str | None = None) -> None:
     # rev-list's "<oid> <path>" lines feed pack-objects directly; the paths guide its delta search.
     if history_from is None or history_from == sha:
-        listing = ["git", "rev-list", "--objects", "--no-walk", sha]
+        listing = ["git", "rev-list", "--objects", "--no-walk", "--end-of-options", sha]
     else:
         # The first base with its full tree, then what the session's commits added on top of it.
-        listing = ["sh", "-c", 'git rev-list --objects --no-walk "$1" && git rev-list --objects "$2" "^$1"',
+        listing = ["sh", "-c", 'git rev-list --objects --no-walk --end-of-options "$1" && '
+                   'git rev-list --objects --end-of-options "$2" "^$1"',
                    "rev-list", history_from, sha]
     rev_list = subprocess.Popen(
         listing, cwd=repo,

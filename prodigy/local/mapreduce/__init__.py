@@ -1,9 +1,9 @@
 """MapReduce workflows, run locally: setup, parallel agents in their own worktrees, reduce.
 
-Entry points (the session code dispatches here when a file says ``mode: mapreduce``):
-`cook_mapreduce`, `resume_mapreduce`; `prodigy dlq retry` uses `retry_dead_letters`.
+The application layer (`prodigy.app.mapreduce`) drives `MapReduceExecutor` when a workflow file
+says ``mode: mapreduce``, and `DeadLetterRetry` for `prodigy dlq retry`.
 """
 
-from prodigy.local.mapreduce.run import cook_mapreduce, resume_mapreduce
+from prodigy.local.mapreduce.executor import MapReduceExecutor, MapReduceRequest
 
-__all__ = ["cook_mapreduce", "resume_mapreduce"]
+__all__ = ["MapReduceExecutor", "MapReduceRequest"]

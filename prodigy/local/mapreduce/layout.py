@@ -8,9 +8,7 @@
     logs/mapreduce/<session-id>/item_<N>.log      everything an agent printed, every attempt
     dlq/<repo>/<session-id>.json                  the dead-letter queue: items that failed
 
-Agent worktrees live beside, not inside, the session directories, so `session-*` globs and
-`prodigy worktree ls` keep seeing only sessions; their branch names never start with
-``prodigy-session-``.
+Agent worktrees are a session's own (`prodigy.repo.agents`, which names them); the rest is here.
 """
 
 from __future__ import annotations
@@ -20,23 +18,9 @@ from pathlib import Path
 from prodigy import paths
 from prodigy.workflow.mapreduce_vars import item_id
 
-AGENT_BRANCH_PREFIX = "prodigy-agent-"
-
 
 def state_dir(session_id: str, home: Path | None = None) -> Path:
     return paths.state_dir(session_id, home) / "mapreduce"
-
-
-def agents_dir(repo: Path, session_id: str, home: Path | None = None) -> Path:
-    return paths.worktrees_dir(repo.name, home) / "agents" / session_id
-
-
-def agent_path(repo: Path, session_id: str, index: int, home: Path | None = None) -> Path:
-    return agents_dir(repo, session_id, home) / item_id(index)
-
-
-def agent_branch(session_id: str, index: int) -> str:
-    return f"{AGENT_BRANCH_PREFIX}{session_id}-{item_id(index)}"
 
 
 def logs_dir(session_id: str, home: Path | None = None) -> Path:

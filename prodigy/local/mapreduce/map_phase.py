@@ -33,17 +33,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from prodigy.errors import EXIT_SIGINT, GitError, Interrupted
-from prodigy.local import git
 from prodigy.local.events import EventLog
-from prodigy.local.mapreduce import agent_worktrees, layout
+from prodigy.local.mapreduce import layout
 from prodigy.local.mapreduce.agent import AgentEnd, AgentOutcome, AgentRequest, run_agent
-from prodigy.local.mapreduce.agent_worktrees import AgentWorktree
 from prodigy.local.mapreduce.dlq import DeadLetterStore
 from prodigy.local.mapreduce.journal import ItemState, ItemStatus, JobStore
 from prodigy.local.merge import merge_branch_here
 from prodigy.local.process_scope import ProcessScope, stop_all
 from prodigy.local.steps import StepFailed
-from prodigy.local.worktrees import Session
+from prodigy.repo import agents as agent_worktrees
+from prodigy.repo import git
+from prodigy.repo.agents import AgentWorktree
+from prodigy.repo.worktrees import Session
 from prodigy.ui.console import Console
 from prodigy.ui.format import format_duration, plural
 from prodigy.ui.mapreduce_view import MapView

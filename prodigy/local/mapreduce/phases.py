@@ -24,10 +24,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from prodigy.errors import EXIT_FAILURE, EXIT_OK, WorkflowFailed
-from prodigy.local import checkpoints, git
+from prodigy.local import checkpoints
 from prodigy.local.env_resolve import EnvValueError, resolve_computed_env
 from prodigy.local.events import EventLog
-from prodigy.local.executor import ExecutionRequest, ExecutionResult, ExecutionStatus, execute
+from prodigy.local.executor import ExecutionRequest, execute
 from prodigy.local.mapreduce import layout
 from prodigy.local.mapreduce.dlq import DeadLetterStore
 from prodigy.local.mapreduce.inputs import load_items
@@ -35,16 +35,18 @@ from prodigy.local.mapreduce.journal import ItemState, ItemStatus, JobHeader, Jo
 from prodigy.local.mapreduce.map_phase import MapRun, run_map
 from prodigy.local.process_scope import ProcessScope
 from prodigy.local.steps import StepFailed
-from prodigy.local.worktrees import Session
+from prodigy.repo import git
+from prodigy.repo.worktrees import Session
 from prodigy.ui.console import Console
 from prodigy.ui.format import plural
 from prodigy.ui.mapreduce_view import choose_view
 from prodigy.workflow.mapreduce import MapReduceWorkflow
 from prodigy.workflow.mapreduce_vars import AgentResult, item_id, map_variables
 from prodigy.workflow.model import Step
+from prodigy.workflow.result import ExecutionResult, ExecutionStatus
 
-__all__ = ["Limits", "PhaseRun", "build_map_run", "completed_result", "quiet_git", "report_map", "run_phases",
-           "setup_variables_of"]
+__all__ = ["Limits", "PhaseRun", "build_map_run", "completed_result", "phase_result", "quiet_git", "report_map",
+           "run_phases", "setup_variables_of"]
 
 # Variables every phase sets for itself; what setup leaves behind for map and reduce is the rest.
 _PER_PHASE = frozenset({"PROJECT_ROOT", "WORKTREE", "ITERATION", "SESSION_ID"})
@@ -272,12 +274,18 @@ def _result(run: PhaseRun, started: float, counts: _Counts, status: ExecutionSta
     session = run.session
     base = session.metadata.base_sha
     head = git.head_sha(session.path)
-    commits = tuple(git.commits_between(session.path, base, head)) if base and head else ()
+    commits = tuple(c.sha for c in git.commits_between(session.path, base, head)) if base and head else ()
     files = tuple(git.files_changed(session.path, base, head)) if base and head else ()
     return ExecutionResult(status=status, exit_code=exit_code, steps_completed=counts.done,
                            steps_total=counts.total, steps_skipped=0, duration=time.monotonic() - started,
                            base_sha=base, head_sha=head, commits=commits, files_changed=files,
                            failed_step=failed_step, error=error)
+
+
+def phase_result(run: PhaseRun, status: ExecutionStatus, exit_code: int, error: str | None,
+                 failed_step: str | None) -> ExecutionResult:
+    """A result for a run that did not go through `run_phases` (a `dlq retry` in a kept session)."""
+    return _result(run, time.monotonic(), _Counts(), status, exit_code, error, failed_step)
 
 
 def completed_result(run: PhaseRun) -> ExecutionResult:

@@ -2,7 +2,7 @@
 
 - `prodigy.local.executor.execute`: run a workflow in a given directory (the pod's checkout),
   no worktree, no prompt, no merge, checkpoints in a given state dir, resumable;
-- `worktrees.adopt_branch` + `session.finish_session`: a branch made elsewhere, finished
+- `worktrees.adopt_branch` + `prodigy.app.finish`: a branch made elsewhere, finished
   exactly like a local run.
 """
 
@@ -11,12 +11,13 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from prodigy.local import worktrees
-from prodigy.local.executor import ExecutionRequest, ExecutionResult, ExecutionStatus, execute
-from prodigy.local.session import finish_session
+from prodigy.repo import worktrees
+from prodigy.app.finish import FinishPrefs, finish_reported
+from prodigy.local.executor import ExecutionRequest, execute
 from prodigy.ui.console import Console
 from prodigy.workflow.loader import parse_workflow
 from prodigy.workflow.model import Workflow
+from prodigy.workflow.result import ExecutionResult, ExecutionStatus
 from testing.repos import branches, commit_files, git, log_subjects
 
 from .conftest import write
@@ -36,7 +37,7 @@ def test_execute_runs_in_place_and_resumes_from_its_state_dir(repo: Path, tmp_pa
     assert first.status is ExecutionStatus.FAILED and first.exit_code == 1
     assert first.failed_step == "shell: test -f go" and "failed with exit code 1" in (first.error or "")
     assert first.steps_completed == 1 and first.steps_total == 3
-    assert [c.subject for c in first.commits] == ["a"]
+    assert [git(repo, "log", "-1", "--format=%s", sha).strip() for sha in first.commits] == ["a"]
     assert first.to_json()["commits"] == 1
     assert git(repo, "worktree", "list").count("\n") == 1          # no worktree was created
     (repo / "go").write_text("")
@@ -45,7 +46,7 @@ def test_execute_runs_in_place_and_resumes_from_its_state_dir(repo: Path, tmp_pa
     assert second.status is ExecutionStatus.COMPLETED and second.exit_code == 0
     assert second.steps_completed == 3
     assert log_subjects(repo).count("a") == 1
-    assert [c.subject for c in second.commits] == ["a"]              # counted from the original base
+    assert [git(repo, "log", "-1", "--format=%s", sha).strip() for sha in second.commits] == ["a"]              # counted from the original base
 
 
 def test_adopted_branch_finishes_like_a_local_run(repo: Path, prodigy_home: Path) -> None:
@@ -62,7 +63,7 @@ def test_adopted_branch_finishes_like_a_local_run(repo: Path, prodigy_home: Path
     out = io.StringIO()
     result = ExecutionResult(status=ExecutionStatus.COMPLETED, exit_code=0, steps_completed=1, steps_total=1,
                              steps_skipped=0, duration=2.0, base_sha=base, head_sha=None)
-    code = finish_session(session, wf, result, yes=True, console=Console(out=out, err=out))
+    code = finish_reported(session, wf, result, FinishPrefs(yes=True), Console(out=out, err=out))
     assert code == 0, out.getvalue()
     assert "1 commit" in out.getvalue() and "work from the pod" in out.getvalue()
     assert log_subjects(repo)[0] == f"Merge worktree 'prodigy-{session_id}' into main"
@@ -80,7 +81,7 @@ def test_adopted_branch_of_a_failed_run_is_kept_with_its_extra_metadata(repo: Pa
     result = ExecutionResult(status=ExecutionStatus.FAILED, exit_code=1, steps_completed=0, steps_total=1,
                              steps_skipped=0, duration=1.0, base_sha=None, head_sha=None,
                              failed_step="shell: exit 1", error="Step 'shell: exit 1' failed with exit code 1")
-    assert finish_session(session, wf, result, yes=True, console=Console(out=out, err=out)) == 1
+    assert finish_reported(session, wf, result, FinishPrefs(yes=True), Console(out=out, err=out)) == 1
     assert f"Resume with: prodigy resume {session_id}" in out.getvalue()
     reloaded = worktrees.load_session(session_id)
     assert reloaded.metadata.status is worktrees.SessionStatus.FAILED

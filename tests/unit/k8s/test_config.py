@@ -190,6 +190,35 @@ def test_repo_section_is_accepted_with_defaults() -> None:
     assert (kind.mode, kind.max_bundle_mib, kind.push_base_ref) == ("bundle", 64, False)
 
 
+@pytest.mark.parametrize(("url", "expected"), [
+    ("--upload-pack=touch /tmp/x", "'--upload-pack=touch /tmp/x' begins with '-', which git would read as an option"),
+    ("ext::sh -c touch% /tmp/x", "'ext::sh -c touch% /tmp/x' uses a git remote helper (ext::), which runs a program"),
+    ("fd::7", "uses a git remote helper (fd::)"),
+    ("ssh://-oProxyCommand=x/repo", "has a host beginning with '-'"),
+    ("gopher://git.example.com/app.git", "has scheme 'gopher'; allowed: https, http, ssh"),
+    ("/srv/app.git", "'/srv/app.git' is not a URL; write a local path as file:///path"),
+    ("https://bot:ghp_secret@git.example.com/app.git", "'https://***@git.example.com/app.git' contains a password"),
+    ("https://ghp_secret@git.example.com/app.git", "'https://***@git.example.com/app.git' contains a user name"),
+    ("bot:ghp_secret@git.example.com:app.git", "'***@git.example.com:app.git' contains a password"),
+    ("https://git.example.com/app.git\nx", "contains spaces or control characters"),
+    ("git.example.com:-x", "names no repository path (or one beginning with '-')"),
+])
+def test_remote_url_is_validated_where_it_is_written(url: str, expected: str) -> None:
+    text = f'clusters:\n  dev:\n    repo:\n      mode: remote\n      remote_url: "{url}"\n'
+    message = error_of(text)
+    assert message.startswith(f"{FILE}:5: clusters.dev.repo.remote_url: "), message
+    assert expected in message
+    assert "ghp_secret" not in message
+
+
+@pytest.mark.parametrize("url", ["https://git.example.com/team/app.git", "http://git.internal:8080/app.git",
+                                 "ssh://git@git.example.com:2222/app.git", "git@github.com:me/app.git",
+                                 "git://git.example.com/app.git", "file:///srv/git/app.git"])
+def test_ordinary_remote_urls_are_accepted(url: str) -> None:
+    config = parse(f"clusters:\n  dev:\n    repo: {{mode: remote, remote_url: '{url}'}}\n")
+    assert config.clusters["dev"].repo.remote_url == url
+
+
 def test_tolerations_use_the_kubernetes_shape() -> None:
     config = parse("""\
         clusters:

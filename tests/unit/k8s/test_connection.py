@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from prodigy.k8s.cook import Connection
+from prodigy.k8s.phases import Connection
 from prodigy.k8s.errors import PreflightError
 
 

@@ -16,7 +16,7 @@ from prodigy.local.outputs import (
     step_failure_message,
 )
 from prodigy.local.single import parse_exec_command, single_step_workflow
-from prodigy.local.worktrees import SessionMetadata, SessionStatus, branch_for, session_for_branch
+from prodigy.repo.worktrees import SessionMetadata, SessionStatus, branch_for, session_for_branch
 from prodigy.ui.format import CommitLine, RunSummary, format_duration, format_step_header, format_summary, truncate_output
 
 

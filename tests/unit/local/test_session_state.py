@@ -10,7 +10,7 @@ import pytest
 
 from prodigy.local import checkpoints
 from prodigy.local.checkpoints import Checkpoint, CompletedStep, RetryState
-from prodigy.local.locks import SessionBusy, holder_pid, session_lock
+from prodigy.repo.locks import SessionBusy, holder_pid, session_lock
 from prodigy.ui.format import RunSummary, SessionRow, format_session_table, format_summary
 
 

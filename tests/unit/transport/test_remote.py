@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from prodigy.errors import ConfigError
+from prodigy.errors import ConfigError, GitError
 from prodigy.k8s.transport.checkout import start_branch
 from prodigy.k8s.transport.manifest import TransportError
 from prodigy.k8s.transport.remote import (
-    check_remote_url, clone_at, ensure_base_on_remote, fetch_pushed_branch, mask_text, mask_url, push_branch,
-    temp_base_ref,
+    check_remote_url, clone_at, ensure_base_on_remote, fetch_pushed_branch, mask_text, mask_url,
+    push_from_workspace, temp_base_ref,
 )
 
 from .conftest import commit_all, run_git
@@ -49,7 +49,7 @@ def test_pod_clones_the_base_commit_and_pushes_its_branch_from_a_read_only_check
     try:
         if os.geteuid() != 0:  # root ignores modes; the push must work either way
             assert not os.access(pod / ".git", os.W_OK)
-        push_branch(pod, bare, BRANCH, head, credentials_dir=None)
+        push_from_workspace(pod, bare, branch=BRANCH, head_sha=head, base_sha=base, credentials_dir=None)
     finally:
         for path in [pod, *pod.rglob("*")]:
             if not path.is_symlink():
@@ -84,9 +84,11 @@ def test_credentials_are_read_from_the_mounted_secret_never_shown(user_repo: Pat
     creds.mkdir()
     (creds / "username").write_text("robot")
     (creds / "password").write_text("s3cr3t-token")
-    from prodigy.k8s.transport.remote import credential_env
+    from prodigy.k8s.transport.isolated_git import isolated_git
 
-    with credential_env(creds) as env:
+    with isolated_git("https://git.example.com/x.git", creds) as isolated:
+        env = isolated.credential_env
+        assert "GIT_ASKPASS" not in isolated.env        # only the commands that talk to the remote get it
         askpass = env["GIT_ASKPASS"]
         assert "s3cr3t-token" not in " ".join(f"{k}={v}" for k, v in env.items() if k.startswith("GIT"))
         import subprocess
@@ -98,7 +100,7 @@ def test_credentials_are_read_from_the_mounted_secret_never_shown(user_repo: Pat
 
 
 def test_urls_with_tokens_are_refused_and_masked() -> None:
-    with pytest.raises(ConfigError, match=r"https://\*\*\*@git.example.com/x.git contains a password"):
+    with pytest.raises(ConfigError, match=r"'https://\*\*\*@git.example.com/x.git' contains a password"):
         check_remote_url("https://bot:ghp_abc@git.example.com/x.git", cluster="dev")
     assert mask_url("https://bot:ghp_abc@git.example.com/x.git") == "https://***@git.example.com/x.git"
     assert "ghp_abc" not in mask_text("fatal: ghp_abc rejected for https://bot:ghp_abc@h/x",
@@ -106,3 +108,28 @@ def test_urls_with_tokens_are_refused_and_masked() -> None:
     assert check_remote_url("git@github.com:org/repo.git", cluster="dev") == "git@github.com:org/repo.git"
     with pytest.raises(ConfigError, match="remote_url is not set"):
         check_remote_url(None, cluster="dev")
+
+
+def test_a_dry_run_contacts_no_git_remote(user_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prodigy.k8s.config.loader import parse_kubernetes_config
+    from prodigy.k8s.config.resolve import ClusterOverrides, resolve_cluster
+    from prodigy.k8s.transport.run import RunTransport
+    from testing.credential_traps import credential_observer
+
+    monkeypatch.setenv("PRODIGY_HOME", str(tmp_path / "home"))
+    with credential_observer() as observer:
+        config = parse_kubernetes_config(
+            f"clusters:\n  dev:\n    repo: {{mode: remote, remote_url: '{observer.url}', push_base_ref: true}}\n",
+            Path("kubernetes.yaml"))
+        cluster = resolve_cluster(config, "dev", ClusterOverrides(), ["dev"])
+
+        planned = RunTransport.prepare(user_repo, cluster, run_id="r1", session_id="session-dry",
+                                       contact_remote=False)
+        planned.close()
+        assert observer.requests == []
+        init = planned.additions.init_containers[0]
+        assert {"name": "PRODIGY_REPO_URL", "value": observer.url} in init["env"]
+
+        with pytest.raises(GitError, match="cannot list"):      # a real run does ask the remote
+            RunTransport.prepare(user_repo, cluster, run_id="r2", session_id="session-real")
+        assert observer.requests != []

@@ -3,6 +3,10 @@
 Functions take the directory to run in (`cwd`) and return plain values. A failing command
 raises `GitError` naming the command and git's own message, unless the caller asks for the
 raw `GitResult` with ``check=False`` (merges, where failure is an expected outcome).
+
+Branch names, shas and paths come from outside (a user's repository, session metadata, a pod's
+result), so every such operand follows ``--`` (paths, refs, URLs) or ``--end-of-options``
+(revisions): a value beginning with ``-`` is never read as an option.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ def current_branch(cwd: Path) -> str | None:
 
 
 def branch_exists(cwd: Path, branch: str) -> bool:
-    return git("show-ref", "--verify", "--quiet", f"refs/heads/{branch}", cwd=cwd, check=False).ok
+    return git("show-ref", "--verify", "--quiet", "--", f"refs/heads/{branch}", cwd=cwd, check=False).ok
 
 
 def default_branch(cwd: Path) -> str:
@@ -100,7 +104,8 @@ def commits_between(cwd: Path, base: str, head: str) -> list[Commit]:
     """Commits reachable from `head` but not `base`, oldest first, with the files each touched."""
     if base == head:
         return []
-    out = git("log", "--reverse", "--pretty=format:%x00%H%x1f%s", "--name-only", f"{base}..{head}", cwd=cwd).stdout
+    out = git("log", "--reverse", "--pretty=format:%x00%H%x1f%s", "--name-only", "--end-of-options",
+              f"{base}..{head}", "--", cwd=cwd).stdout
     commits = []
     for record in out.split("\x00")[1:]:
         header, _, rest = record.partition("\n")
@@ -113,30 +118,30 @@ def commits_between(cwd: Path, base: str, head: str) -> list[Commit]:
 def files_changed(cwd: Path, base: str, head: str) -> list[str]:
     if base == head:
         return []
-    return git("diff", "--name-only", base, head, cwd=cwd).stdout.split()
+    return git("diff", "--name-only", "--end-of-options", base, head, "--", cwd=cwd).stdout.split()
 
 
 def count_commits(cwd: Path, base: str, head: str) -> int:
-    return int(git("rev-list", "--count", f"{base}..{head}", cwd=cwd).stdout.strip() or 0)
+    return int(git("rev-list", "--count", "--end-of-options", f"{base}..{head}", "--", cwd=cwd).stdout.strip() or 0)
 
 
 def is_ancestor(cwd: Path, ancestor: str, descendant: str) -> bool:
-    return git("merge-base", "--is-ancestor", ancestor, descendant, cwd=cwd, check=False).ok
+    return git("merge-base", "--is-ancestor", "--end-of-options", ancestor, descendant, cwd=cwd, check=False).ok
 
 
 def worktree_add(repo: Path, path: Path, *, new_branch: str | None = None, branch: str | None = None,
                  start: str = "HEAD") -> None:
     """Create a worktree: on a new branch from `start`, or on an existing `branch`."""
     if new_branch:
-        git("worktree", "add", "-b", new_branch, str(path), start, cwd=repo)
+        git("worktree", "add", "-b", new_branch, "--", str(path), start, cwd=repo)
     elif branch:
-        git("worktree", "add", str(path), branch, cwd=repo)
+        git("worktree", "add", "--", str(path), branch, cwd=repo)
     else:
-        git("worktree", "add", "--detach", str(path), start, cwd=repo)
+        git("worktree", "add", "--detach", "--", str(path), start, cwd=repo)
 
 
 def worktree_remove(repo: Path, path: Path, *, force: bool = False) -> None:
-    args = ["worktree", "remove", *(["--force"] if force else []), str(path)]
+    args = ["worktree", "remove", *(["--force"] if force else []), "--", str(path)]
     git(*args, cwd=repo)
 
 
@@ -170,12 +175,12 @@ def checkout_of_branch(repo: Path, branch: str) -> Path | None:
 
 
 def delete_branch(repo: Path, branch: str, *, force: bool = False) -> None:
-    git("branch", "-D" if force else "-d", branch, cwd=repo)
+    git("branch", "-D" if force else "-d", "--", branch, cwd=repo)
 
 
 def merge_no_ff(cwd: Path, branch: str, message: str) -> GitResult:
     """Merge `branch` into the checked-out branch; failure (a conflict) is returned, not raised."""
-    return git("merge", "--no-ff", "--no-edit", "-m", message, branch, cwd=cwd, check=False)
+    return git("merge", "--no-ff", "--no-edit", "-m", message, "--end-of-options", branch, cwd=cwd, check=False)
 
 
 def merge_abort(cwd: Path) -> None:
@@ -184,7 +189,7 @@ def merge_abort(cwd: Path) -> None:
 
 def is_merged(cwd: Path, branch: str, into: str) -> bool:
     """`git branch --merged <into>` lists `branch` (upstream's merge verification)."""
-    out = git("branch", "--merged", into, "--format=%(refname:short)", cwd=cwd).stdout
+    out = git("branch", f"--merged={into}", "--format=%(refname:short)", cwd=cwd).stdout
     return branch in {line.strip() for line in out.splitlines()}
 
 

@@ -1,9 +1,15 @@
-"""Agent worktrees: one git worktree and branch per work item, created from the session's commit.
+"""MapReduce agent worktrees: one git worktree and branch per work item of a session.
 
-Naming is in `layout` (``worktrees/<repo>/agents/<session>/item_<N>``, branch
-``prodigy-agent-<session>-item_<N>``). `create` reuses a kept worktree, so a resumed agent goes on
-where it stopped, with its commits. Removing deletes worktree and branch together; callers
-serialise removals (deleting a branch takes git's repository-wide packed-refs lock).
+    worktrees/<repo>/agents/<session-id>/item_<N>    branch prodigy-agent-<session-id>-item_<N>
+
+They live beside, not inside, the session directories, so `session-*` globs and the session
+listing keep seeing only sessions, and their branch names never start with ``prodigy-session-``.
+A session owns its agents: removing the session (`prodigy.repo.worktrees.remove_session`)
+removes them too.
+
+`create` reuses a kept worktree, so a resumed agent goes on where it stopped, with its commits.
+Callers serialise the calls that touch repository-wide files (worktree registration, branch
+deletion); `checkout` and `remove_files` need no lock.
 """
 
 from __future__ import annotations
@@ -13,11 +19,29 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from prodigy.local import git
-from prodigy.local.mapreduce import layout
+from prodigy import paths
+from prodigy.repo import git
 
-__all__ = ["AgentWorktree", "checkout", "create", "delete_branches", "list_agents", "remove", "remove_all",
-           "remove_files", "unregister"]
+__all__ = ["AGENT_BRANCH_PREFIX", "AgentWorktree", "agent_branch", "agent_path", "agents_dir", "checkout", "create",
+           "delete_branches", "describe", "list_agents", "remove", "remove_all", "remove_files", "unregister"]
+
+AGENT_BRANCH_PREFIX = "prodigy-agent-"
+
+
+def _item(index: int) -> str:
+    return f"item_{index}"
+
+
+def agents_dir(repo: Path, session_id: str, home: Path | None = None) -> Path:
+    return paths.worktrees_dir(repo.name, home) / "agents" / session_id
+
+
+def agent_path(repo: Path, session_id: str, index: int, home: Path | None = None) -> Path:
+    return agents_dir(repo, session_id, home) / _item(index)
+
+
+def agent_branch(session_id: str, index: int) -> str:
+    return f"{AGENT_BRANCH_PREFIX}{session_id}-{_item(index)}"
 
 
 @dataclass(frozen=True)
@@ -29,8 +53,8 @@ class AgentWorktree:
 
 
 def describe(repo: Path, session_id: str, index: int) -> AgentWorktree:
-    return AgentWorktree(session_id, index, layout.agent_path(repo, session_id, index),
-                         layout.agent_branch(session_id, index))
+    return AgentWorktree(session_id, index, agent_path(repo, session_id, index),
+                         agent_branch(session_id, index))
 
 
 def create(repo: Path, session_id: str, index: int, base_sha: str, *,
@@ -114,7 +138,7 @@ def remove(repo: Path, agent: AgentWorktree) -> None:
 
 def list_agents(repo: Path, session_id: str) -> list[AgentWorktree]:
     """The agents of ``session_id`` that still have a worktree or a branch."""
-    prefix = layout.agent_branch(session_id, 0).rsplit("_", 1)[0] + "_"
+    prefix = agent_branch(session_id, 0).rsplit("_", 1)[0] + "_"
     indexes: set[int] = set()
     out = git.git("for-each-ref", "--format=%(refname:short)", f"refs/heads/{prefix}*", cwd=repo,
                   check=False).stdout
@@ -122,7 +146,7 @@ def list_agents(repo: Path, session_id: str) -> list[AgentWorktree]:
         match = re.fullmatch(re.escape(prefix) + r"(\d+)", line.strip())
         if match:
             indexes.add(int(match.group(1)))
-    root = layout.agents_dir(repo, session_id)
+    root = agents_dir(repo, session_id)
     if root.is_dir():
         for child in root.iterdir():
             match = re.fullmatch(r"item_(\d+)", child.name)
@@ -136,7 +160,7 @@ def remove_all(repo: Path, session_id: str) -> int:
     agents = list_agents(repo, session_id)
     for agent in agents:
         remove(repo, agent)
-    root = layout.agents_dir(repo, session_id)
+    root = agents_dir(repo, session_id)
     for directory in (root, root.parent):     # agents/<session>, then agents/ when it is empty
         try:
             directory.rmdir()

@@ -1,0 +1,298 @@
+"""The Kubernetes executor: one workflow run as a Job on a cluster (spec 97).
+
+Implements `prodigy.execution.Executor` for `prodigy.app`, around `phases` and the repository
+transport:
+
+    prepare   plan (cluster, manifests) -> connect + preflight start on a thread -> the
+              repository is packed (cap error here) and added to the pod; no side effect yet
+    start     wait for preflight -> branch prodigy-session-<uuid> + worktree + metadata naming
+              the Job -> submit (chunks uploaded while the Job is suspended) -> termination
+              capture armed
+    follow    supervise: watch, stream logs, status line, grace windows, Ctrl+C/SIGTERM
+    collect   the Job's verdict (run index, diagnosis) -> the pod's commits and checkpoint on the
+              session branch -> `RunEnd` for the application layer's finish path
+    cancel    delete the Job with its pods and dependents (the Ctrl+C path)
+
+A resumed session (``resume=``) ships its branch head and checkpoint to a new Job on the same
+cluster. `collect_finished` lands the result of a Job whose client died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from datetime import datetime
+from typing import Any
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import replace
+from pathlib import Path
+
+from prodigy import paths
+from prodigy.errors import EXIT_SIGINT, EXIT_SIGTERM, ProdigyError, UsageError
+from prodigy.execution import RunCancelled, RunEnd, RunRequest
+from prodigy.k8s import phases, trace
+from prodigy.k8s.agent_report import agent_started, agent_summary, explained_summary
+from prodigy.k8s.cancel import Interrupts, delete_run
+from prodigy.k8s.clients import Kube
+from prodigy.k8s.config.resolve import ClusterOverrides
+from prodigy.k8s.connect import open_cluster
+from prodigy.k8s.errors import NotFound
+from prodigy.k8s.manifests.metadata import run_labels
+from prodigy.k8s.manifests.pod import GIT_IDENTITY_VARS, TERMINATION_GRACE_SECONDS
+from prodigy.k8s.manifests.run import build_run_objects
+from prodigy.k8s.phases import ClusterRun, Connection
+from prodigy.k8s.runindex import record_collected
+from prodigy.k8s.status import Display, make_display
+from prodigy.k8s.submit import ObjectRef, SubmittedRun
+from prodigy.k8s.supervise import RunOutcome, SupervisionResult
+from prodigy.k8s.transport.capture import TerminationCapture
+from prodigy.k8s.transport.manifest import TransportError
+from prodigy.k8s.transport.results import CollectedResult
+from prodigy.k8s.transport.run import RunTransport, collect_and_land, git_identity
+from prodigy.repo import git as gitops
+from prodigy.repo import worktrees
+from prodigy.repo.placement import ClusterPlacement
+from prodigy.repo.worktrees import Session
+from prodigy.ui.console import Console
+from prodigy.workflow.result import ExecutionResult
+
+
+class ClusterExecutor:
+    """One run (new, or a kept cluster session resumed) as a Job on ``cluster_name``."""
+
+    def __init__(self, request: RunRequest, cluster_name: str, overrides: ClusterOverrides, console: Console, *,
+                 resume: Session | None = None, started: float | None = None) -> None:
+        self.request = request
+        self.cluster_name = cluster_name
+        self.overrides = overrides
+        self.console = console
+        self.interrupts = Interrupts()
+        self.started = time.monotonic() if started is None else started
+        self._resume = resume
+        self._resources = ExitStack()
+        self._run: ClusterRun | None = None
+        self._transport: RunTransport | None = None
+        self._connection: Connection | None = None
+        self._kube: Kube | None = None
+        self._session: Session | None = None
+        self._display: Display | None = None
+        self._submitted: SubmittedRun | None = None
+        self._capture: TerminationCapture | None = None
+        self._supervised: SupervisionResult | None = None
+
+    # ------------------------------------------------------------------ before any side effect
+
+    def interruptible(self) -> AbstractContextManager[object]:
+        return self.interrupts.installed()
+
+    def prepare(self, *, dry_run: bool = False) -> None:
+        run = phases.plan(self.request, self.cluster_name, self.overrides)
+        trace.mark("planned (workflow valid, cluster resolved)")
+        if not dry_run:
+            # Read-only cluster checks overlap the repository packing; nothing is created
+            # before both are done (start() waits for the connection before its first side effect).
+            self._connection = Connection.start(run)
+            self._resources.callback(self._connection.abandon)
+        self._run = self._attach(run, contact_remote=not dry_run)   # --dry-run contacts nothing, not even git
+        trace.mark("repository packed")
+
+    def _attach(self, run: ClusterRun, *, contact_remote: bool = True) -> ClusterRun:
+        """Add the repository to the planned run: spool and verify it, name the session."""
+        request, resume = self.request, self._resume
+        if resume is None:
+            session_id, base_sha, resume_state, history_from = worktrees.new_session_id(), None, None, None
+            if request.uncommitted:
+                self.console.warn(f"{len(request.uncommitted)} uncommitted change(s) in {request.repo} are not "
+                                  "included in this run (the pod starts from the last commit)")
+        else:
+            session_id, history_from = resume.id, resume.metadata.base_sha
+            head = gitops.head_sha(resume.path) if resume.path.is_dir() else None
+            base_sha = head or gitops.git("rev-parse", "--verify", "--end-of-options", resume.branch,
+                                          cwd=resume.repo).stdout.strip()
+            state = paths.state_dir(resume.id)
+            resume_state = state if state.is_dir() else None
+        transport = RunTransport.prepare(request.repo, run.cluster, run_id=run.run_id, session_id=session_id,
+                                         base_sha=base_sha, resume_state=resume_state, history_from=history_from,
+                                         contact_remote=contact_remote)
+        self._transport = transport
+        self._resources.callback(transport.close)
+        identity = replace(run.inputs.identity, session_id=session_id, base_sha=transport.base_sha,
+                           original_branch=request.original_branch)
+        # The identity a local commit in this repository would get (env first, then git config).
+        env = request.environ
+        author = {**git_identity(request.repo), **{k: env[k] for k in GIT_IDENTITY_VARS if env.get(k)}}
+        inputs = replace(run.inputs, identity=identity, git_identity=author).with_additions(transport.additions)
+        return replace(run, inputs=inputs, objects=build_run_objects(inputs))
+
+    def dry_run(self) -> str:
+        return phases.dry_run(self._planned)
+
+    @property
+    def _planned(self) -> ClusterRun:
+        assert self._run is not None, "prepare() first"
+        return self._run
+
+    # ------------------------------------------------------------------ the run
+
+    def start(self) -> Session:
+        run = self._planned
+        assert self._transport is not None and self._connection is not None
+        transport = self._transport
+        if self._resume is not None:
+            self.console.info(f"Resuming session: {self._resume.id} on cluster {run.cluster.name} "
+                              f"from {transport.base_sha[:12]}")
+        self.console.info(transport.describe())
+        kube = self._kube = self._connection.result()       # preflight passed
+        self._resources.callback(kube.close)
+        if self.interrupts.requested.is_set():
+            print("cancelled (nothing was submitted)", flush=True)
+            raise RunCancelled(self.interrupts.exit_code)
+        session = transport.open_session(
+            original_branch=self.request.original_branch, workflow_path=self.request.workflow_path,
+            namespace=run.cluster.namespace, job=run.job_name, context=kube.context, run_args=self.request.args,
+            max_iterations=self.request.max_iterations)
+        if self._resume is None:
+            self.console.info(f"Created worktree at: {session.path}")
+        else:
+            session = worktrees.update(session, status=worktrees.SessionStatus.IN_PROGRESS)
+        self._session = session
+
+        def upload(name: str, uid: str) -> None:
+            transport.upload(kube, namespace=run.cluster.namespace, job_name=name, job_uid=uid,
+                             labels=run_labels(run.inputs.identity))
+
+        display = self._display = make_display()
+        self._resources.callback(display.close)
+        scratch = Path(tempfile.mkdtemp(prefix="prodigy-capture-"))
+        self._resources.callback(shutil.rmtree, scratch, True)
+        self._submitted = phases.submit(kube, run, display, self.interrupts, on_job_created=upload)
+        # From here on a deleted pod (Ctrl+C, deadline, eviction) hands its last export to this
+        # capture before it disappears.
+        self._capture = TerminationCapture(
+            kube, namespace=self._submitted.namespace, job_uid=self._submitted.job_uid, spool_dir=scratch,
+            grace_seconds=TERMINATION_GRACE_SECONDS, give_up=self.interrupts.force).start()
+        self._resources.callback(self._capture.close)
+        return session
+
+    def follow(self) -> None:
+        assert self._kube is not None and self._submitted is not None and self._display is not None
+        try:
+            self._supervised = phases.supervise(self._kube, self._planned, self._submitted, self._display,
+                                                self.interrupts)
+        finally:
+            self._display.close()
+
+    def collect(self) -> RunEnd:
+        """The cluster's verdict, then the pod's commits on the session branch.
+
+        A pod deleted while it worked (Ctrl+C, activeDeadlineSeconds, eviction) exported its
+        commits and checkpoint during its grace period; the capture read them before the pod was
+        gone. Such a run ends like an interrupted (Ctrl+C) or failed (deadline) local run:
+        commits on the session branch, worktree kept, "Resume with"."""
+        kube, run, submitted, result, session = self._kube, self._planned, self._submitted, self._supervised, \
+            self._session
+        assert kube is not None and submitted is not None and result is not None and session is not None
+        captured = self._capture.wait() if self._capture is not None else None
+        if result.outcome is RunOutcome.CANCELLED:
+            # Land first: "cancelled" is the last word, as for a local Ctrl+C.
+            self._land_captured(session, captured)
+            return RunEnd(None, interrupted=phases.verdict(kube, run, submitted, result, self.started))
+        problem: ProdigyError | None = None
+        try:
+            phases.verdict(kube, run, submitted, result, self.started)   # run index, "Job … succeeded"
+        except ProdigyError as exc:
+            problem = exc
+        if captured is not None and result.outcome is RunOutcome.FAILED and \
+                captured.summary.exit_code in (EXIT_SIGINT, EXIT_SIGTERM):
+            # The cluster stopped the pod (deadline, eviction, the Job deleted): a failed run, not
+            # the agent's "interrupted", since nobody here asked for it.
+            self._land_captured(session, captured)
+            return RunEnd(None, problem=problem)
+        if captured is not None:
+            self._land_captured(session, captured)
+        elif result.stuck is None and agent_started(result.pods):
+            # Only a workflow that started can have commits; collecting from a pod that never ran
+            # would only add a confusing warning under the real diagnosis.
+            assert self._transport is not None
+            try:
+                self._transport.collect_and_land(kube, session, namespace=run.cluster.namespace,
+                                                 job_name=submitted.job_name, say=self.console.info)
+            except (TransportError, ProdigyError) as exc:
+                self.console.warn(f"could not bring the pod's commits back: {exc.message}")
+        summary = agent_summary(result.pods)
+        if summary is None:
+            # The workflow never reported (image, scheduling, init container, OOM of the agent):
+            # the cluster's diagnosis is the error; the session is kept for `prodigy resume`.
+            return RunEnd(None, problem=problem)
+        summary = explained_summary(summary, result.tails)     # a crash reads as its message + the log's end
+        return RunEnd(ExecutionResult.from_summary(summary, time.monotonic() - self.started), problem=problem)
+
+    def _land_captured(self, session: Session, captured: CollectedResult | None) -> None:
+        capture, transport = self._capture, self._transport
+        assert transport is not None
+        if captured is None:
+            if capture is not None and capture.triggered and not capture.read_nothing:
+                why = capture.error or ("a second Ctrl+C stopped the wait" if capture.give_up.is_set()
+                                        else "the pod ended before its results were read")
+                self.console.warn(f"the commits made in the pod since this run started may be lost: {why}")
+            return
+        try:
+            transport.land(session, captured)
+        except (TransportError, ProdigyError) as exc:
+            self.console.warn(f"could not bring the pod's commits back: {exc.message}")
+
+    def cancel(self) -> None:
+        """Delete the Job; its pods, ConfigMaps and Secret go with it (owner references)."""
+        if self._kube is not None:
+            delete_run(self._kube, ObjectRef("Job", self._planned.cluster.namespace, self._planned.job_name))
+
+    def close(self) -> None:
+        self._resources.close()
+
+
+# ---------------------------------------------------------------------- a Job whose client died
+
+def collect_finished(session: Session, placement: ClusterPlacement, console: Console) -> RunEnd | None:
+    """Land the result of the session's finished Job; None when the Job no longer exists.
+
+    Raises UsageError while the Job is still running (collect it once it finished)."""
+    with open_cluster(placement.cluster, ClusterOverrides(namespace=placement.namespace)) as opened:
+        kube, cluster = opened.kube, opened.cluster
+        namespace, job_name = placement.namespace, placement.job
+        try:
+            job = kube.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{job_name}")
+        except NotFound:
+            return None
+        status = job.get("status") or {}
+        conditions = {c.get("type") for c in status.get("conditions") or () if c.get("status") == "True"}
+        if not conditions & {"Complete", "Failed"}:
+            raise UsageError(f"Job {job_name} of session {session.id} is still running on cluster {cluster.name}",
+                             hint="wait for it to finish, then run this command again to collect its commits "
+                                  f"(`prodigy cluster collect {session.id}` and `prodigy resume {session.id}` both do)")
+        console.info(f"Collecting the results of Job {job_name} (session {session.id})")
+        collect_and_land(kube, session, namespace=namespace, job_name=job_name, expected_base=placement.base_sha,
+                         remote_url=cluster.repo.remote_url if placement.repo_mode == "remote" else None,
+                         say=console.info)
+        pods = kube.request("GET", f"/api/v1/namespaces/{namespace}/pods",
+                            query=[("labelSelector", f"job-name={job_name}")]).get("items", [])
+    summary = explained_summary(agent_summary(pods) or {"status": "failed", "exit_code": 1,
+                                                        "error": f"Job {job_name} ended without a workflow summary"},
+                                {})
+    result = ExecutionResult.from_summary(summary, _job_duration(status))
+    record_collected(run_id=placement.run_id, result=result)
+    return RunEnd(result)
+
+
+def _job_duration(status: dict[str, Any]) -> float:
+    """How long the Job ran (start to completion), not how long collecting it took."""
+    start, end = status.get("startTime"), status.get("completionTime")
+    if not end:
+        for condition in status.get("conditions") or ():     # a failed Job has no completionTime
+            if isinstance(condition, dict) and condition.get("type") in ("Complete", "Failed"):
+                end = condition.get("lastTransitionTime")
+    with contextlib.suppress(TypeError, ValueError):
+        if isinstance(start, str) and isinstance(end, str):
+            return max(0.0, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds())
+    return 0.0
