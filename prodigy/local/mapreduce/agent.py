@@ -46,6 +46,7 @@ class AgentOutcome:
     error: str | None = None
     failed_step: str | None = None
     exit_code: int | None = None      # for an interrupt: 130 / 143
+    commits: tuple[str, ...] = ()     # made by the steps this run ran, oldest first
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def run_agent(request: AgentRequest, *, on_step: Callable[[int, int, Step], None
                       secrets=request.secrets)
     steps = list(request.steps)
     output: list[str] = []
+    commits: list[str] = []
     index = request.start_step
     try:
         while index < len(steps):
@@ -85,6 +87,7 @@ def run_agent(request: AgentRequest, *, on_step: Callable[[int, int, Step], None
                                           outcome.note)
             if outcome.stdout:
                 output.append(outcome.stdout)
+            commits.extend(commit.sha for commit in outcome.commits)
             index += 1
             on_step_done(index, _jsonable(variables))
     except StepFailed as failed:
@@ -95,15 +98,17 @@ def run_agent(request: AgentRequest, *, on_step: Callable[[int, int, Step], None
     except ProdigyError as error:   # a git command failed underneath a step
         return _end(AgentEnd.FAILED, index, variables, output, started, error=error.message,
                     step=steps[index].display if index < len(steps) else None)
-    return _end(AgentEnd.SUCCEEDED, index, variables, output, started)
+    return _end(AgentEnd.SUCCEEDED, index, variables, output, started, commits=tuple(commits))
 
 
 def _end(end: AgentEnd, index: int, variables: Mapping[str, object], output: list[str], started: float, *,
-         error: str | None = None, step: str | None = None, exit_code: int | None = None) -> AgentOutcome:
+         error: str | None = None, step: str | None = None, exit_code: int | None = None,
+         commits: tuple[str, ...] = ()) -> AgentOutcome:
     text = "".join(output)
     if len(text) > OUTPUT_LIMIT:
         text = text[:OUTPUT_LIMIT] + "\n… (output truncated; the agent's log has all of it)\n"
-    return AgentOutcome(end, index, _jsonable(variables), text, time.monotonic() - started, error, step, exit_code)
+    return AgentOutcome(end, index, _jsonable(variables), text, time.monotonic() - started, error, step, exit_code,
+                        commits)
 
 
 def _jsonable(variables: Mapping[str, object]) -> dict[str, Any]:

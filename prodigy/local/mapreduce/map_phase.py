@@ -281,8 +281,11 @@ def _on_step(run: MapRun, the_id: str, number: int, total: int, step: Step) -> N
 def _succeeded(run: MapRun, shared: _Shared, index: int, attempt: int, agent: AgentWorktree, base: str,
                outcome: AgentOutcome, console: Console, log_path: Path, reused: bool) -> ItemState:
     session, the_id = run.session, run.item_id(index)
-    head = git.head_sha(agent.path) or base
-    commits = [commit.sha for commit in git.commits_between(agent.path, base, head)] if head != base else []
+    if reused:   # steps of an earlier run may have committed too: ask git
+        head = git.head_sha(agent.path) or base
+        commits = [commit.sha for commit in git.commits_between(agent.path, base, head)] if head != base else []
+    else:        # every step ran in this run, and each one counted its commits
+        commits = list(outcome.commits)
     if commits:
         run.view.agent_merging(the_id)
         with shared.git_lock:
