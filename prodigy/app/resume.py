@@ -27,6 +27,7 @@ from prodigy.repo.locks import session_lock
 from prodigy.repo.placement import placement_of
 from prodigy.repo.worktrees import Session, SessionStatus
 from prodigy.ui.console import Console
+from prodigy.workflow.mapreduce_loader import is_mapreduce_file
 
 RESUMABLE = (SessionStatus.FAILED, SessionStatus.INTERRUPTED, SessionStatus.IN_PROGRESS)
 
@@ -77,6 +78,10 @@ def _resume_locked(session: Session, options: RunOptions, console: Console, stdi
                          hint=f"it may have been removed by hand; forget the session with: "
                               f"prodigy worktree clean -f {session.id}")
     workflow_file = session_workflow_path(session, options.workflow_path)
+    if placement is None and is_mapreduce_file(workflow_file):
+        from prodigy.app.mapreduce import resume_mapreduce
+
+        return resume_mapreduce(session, workflow_file, options, console=console, stdin=stdin, environ=env)
     prefs = FinishPrefs(yes=options.yes, verbosity=options.verbosity, stdin=stdin, environ=env)
     if placement is not None and not placement.collected:
         # A previous client died after submitting: land the Job's result if it finished.

@@ -22,6 +22,7 @@ from prodigy.execution import Executor, RunCancelled
 from prodigy.options import RunOptions
 from prodigy.repo.locks import session_lock
 from prodigy.ui.console import Console
+from prodigy.workflow.mapreduce_loader import is_mapreduce_file
 from prodigy.workflow.model import Workflow
 
 
@@ -37,6 +38,10 @@ def cook(options: RunOptions, *, console: Console | None = None, stdin: TextIO |
         from prodigy.app.resume import resume
 
         return resume(options.resume_session, options, console=console, stdin=stdin, environ=env)
+    if is_mapreduce_file(options.workflow_path):
+        from prodigy.app.mapreduce import cook_mapreduce
+
+        return cook_mapreduce(options, console=console, stdin=stdin, environ=env)
     loaded = read_workflow(options.workflow_path, console)
     request = prepare_request(options, loaded, env)
     executor = executor_for(request, options, console)

@@ -14,7 +14,7 @@ from prodigy.errors import EXIT_INTERNAL, EXIT_SIGINT, ProdigyError
 class _OrderedGroup(click.Group):
     """Lists commands in the order a user meets them (run, recover, inspect), not alphabetically."""
 
-    ORDER = ("cook", "run", "resume", "exec", "validate", "init", "worktree", "cluster", "agent")
+    ORDER = ("cook", "run", "resume", "exec", "validate", "init", "worktree", "dlq", "logs", "cluster", "agent")
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = super().list_commands(ctx)

@@ -8,6 +8,7 @@ import importlib
 COMMAND_MODULES = (
     "prodigy.cli.run",        # cook/run, resume, exec, validate, init   (local executor)
     "prodigy.cli.worktree",   # worktree ls|merge|clean
+    "prodigy.cli.mapreduce",  # dlq list|show|retry, logs               (MapReduce sessions)
     "prodigy.cli.cluster",    # cluster list|show|check|gc             (Kubernetes)
     "prodigy.cli.agent",      # agent execute                           (inside the pod)
     "prodigy.cli.agent_transport",  # agent fetch-repo|emit-results     (the pod's transport containers)

@@ -145,12 +145,19 @@ def exec_(command: str, retry: int, timeout: int | None, path: Path, yes: bool, 
 @click.option("--plan", is_flag=True, help="Also print the steps as a run would execute them.")
 def validate(workflow: Path, plan: bool) -> None:
     """Check WORKFLOW without running it; exit 2 with the file, line and key of each problem."""
-    from prodigy.workflow.loader import load_workflow
+    from prodigy.workflow.mapreduce_loader import LoadedMapReduce, load_any
+    from prodigy.workflow.mapreduce_plan import format_mapreduce_plan, summarize_mapreduce
     from prodigy.workflow.plan import format_plan
 
-    loaded = load_workflow(workflow)
+    loaded = load_any(workflow)
     for warning in loaded.warnings:
         click.echo(f"Warning: {warning}", err=True)
+    if isinstance(loaded, LoadedMapReduce):
+        mapreduce = loaded.workflow
+        click.echo(f"{workflow}: valid MapReduce workflow '{mapreduce.name}': {summarize_mapreduce(mapreduce)}")
+        if plan:
+            click.echo(format_mapreduce_plan(mapreduce))
+        return
     steps = len(loaded.workflow.steps)
     click.echo(f"{workflow}: valid workflow '{loaded.workflow.name}' with {steps} step{'s' if steps != 1 else ''}")
     if plan:

@@ -41,12 +41,17 @@ def ls(path: Path, all_repos: bool, as_json: bool) -> None:
     or killed without a trace), failed / interrupted (resume it), completed (ran to the end but
     not merged: merge it).
     """
+    from prodigy.repo import agents as agent_worktrees
     from prodigy.repo import git, worktrees
     from prodigy.ui import format as fmt
 
     sessions = worktrees.list_sessions(None if all_repos else _repo(path))
+    agents = {session.id: agent_worktrees.list_agents(session.repo, session.id) if session.repo.is_dir() else []
+              for session in sessions}
     if as_json:
-        click.echo(json.dumps([s.metadata.to_json() for s in sessions], indent=2))
+        click.echo(json.dumps([{**s.metadata.to_json(), "agents": [
+            {"item": a.path.name, "path": str(a.path), "branch": a.branch} for a in agents[s.id]]}
+            for s in sessions], indent=2))
         return
     if not sessions:
         where = "" if all_repos else " for this repository (--all lists every repository's)"
@@ -63,6 +68,11 @@ def ls(path: Path, all_repos: bool, as_json: bool) -> None:
                                    meta.created_at, str(meta.worktree_path)))
     for line in fmt.format_session_table(rows):
         click.echo(line)
+    kept = [(session_id, agent) for session_id, found in agents.items() for agent in found]
+    if kept:
+        click.echo("\nMapReduce agent worktrees (removed with their session):")
+        for session_id, agent in kept:
+            click.echo(f"  {session_id}  {agent.path.name}  {agent.path}")
 
 
 @worktree.command("merge", short_help="Merge a kept session into its original branch.")
@@ -102,15 +112,16 @@ def merge(name: str | None, merge_all: bool, path: Path, verbose: int) -> None:
 def _merge_workflow(session: Session) -> Workflow | None:
     """The session's workflow, for its `merge:` block; None when the file is gone or invalid."""
     from prodigy.errors import ProdigyError
-    from prodigy.workflow.loader import load_workflow
+    from prodigy.workflow.mapreduce_loader import LoadedMapReduce, load_any
 
     workflow_path = session.metadata.workflow_path
     if not workflow_path:
         return None
     try:
-        return load_workflow(Path(workflow_path)).workflow
+        loaded = load_any(Path(workflow_path))
     except ProdigyError:
         return None
+    return loaded.workflow.for_merge() if isinstance(loaded, LoadedMapReduce) else loaded.workflow
 
 
 @worktree.command("clean", short_help="Remove sessions: worktree, branch and metadata.")
@@ -153,10 +164,17 @@ def clean(name: str | None, clean_all: bool, force: bool, path: Path) -> None:
 
 
 def _unsafe_to_remove(session: Session) -> str | None:
+    from prodigy.repo import agents
     from prodigy.repo import git as g
 
     if session.path.is_dir() and g.uncommitted_changes(session.path):
         return "its worktree has uncommitted changes"
+    unmerged = [agent.path.name for agent in agents.list_agents(session.repo, session.id)
+                if g.branch_exists(session.repo, agent.branch)
+                and g.branch_exists(session.repo, session.metadata.branch)
+                and g.count_commits(session.repo, session.metadata.branch, agent.branch)]
+    if unmerged:
+        return f"MapReduce agent(s) with commits not merged into the session: {', '.join(unmerged)}"
     meta = session.metadata
     if g.branch_exists(session.repo, meta.branch) and g.branch_exists(session.repo, meta.original_branch):
         ahead = g.count_commits(session.repo, meta.original_branch, meta.branch)

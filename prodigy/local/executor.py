@@ -31,6 +31,7 @@ from prodigy.errors import EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, Interrupted
 from prodigy.local import checkpoints
 from prodigy.repo import git
 from prodigy.local.checkpoints import Checkpoint, CheckpointStatus, CompletedStep, RetryState
+from prodigy.local.env_resolve import EnvValueError, resolve_computed_env
 from prodigy.local.events import EventLog
 from prodigy.local.steps import RetryProgress, StepContext, StepFailed, execute_step
 from prodigy.ui.console import Console
@@ -140,6 +141,7 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
     status, exit_code, error, failed_step = ExecutionStatus.COMPLETED, EXIT_OK, None, None
     skipped_args: set[int] = set()
     try:
+        _add_computed_env(workflow, request.workdir, base_env, ctx)
         for pass_index, run_pass in enumerate(passes):
             if pass_index < checkpoint.next_pass or run_pass.arg_index in skipped_args:
                 continue
@@ -187,6 +189,19 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
                          variables=_jsonable(variables))
     checkpoint_path = checkpoints.save(request.state_dir, checkpoint)
     return _result(request, checkpoint, status, exit_code, error, failed_step, started, checkpoint_path)
+
+
+def _add_computed_env(workflow: Workflow, workdir: Path, base_env: dict[str, str], ctx: StepContext) -> None:
+    """Structured `env:`/`secrets:` values (command, condition, provider) are worked out first."""
+    if not workflow.computed_env:
+        return
+    try:
+        values, hidden = resolve_computed_env(workflow.computed_env, workdir=workdir, env=base_env)
+    except EnvValueError as exc:
+        raise StepFailed(exc.message, step="workflow env") from exc
+    base_env.update(values)
+    ctx.variables.update(values)
+    ctx.secrets = (*ctx.secrets, *hidden)
 
 
 def _enter_pass(run_pass: Pass, ctx: StepContext, base_env: dict[str, str], workflow: Workflow) -> None:

@@ -123,14 +123,14 @@ def _merge_locked(session: Session, *, merge_block: MergeBlock | None, console: 
         _run_merge_block(session, merge_block, target.branch, console, environ, workflow_env or {}, verbosity)
     elif route is MergeRoute.IN_CHECKOUT:
         assert checkout is not None
-        _merge_in(checkout, branch, target.branch, console, environ, verbosity)
+        merge_branch_here(checkout, branch, target.branch, console, environ, verbosity)
     elif route is MergeRoute.TEMP_WORKTREE:
         with _temporary_worktree(repo, branch=target.branch) as place:
-            _merge_in(place, branch, target.branch, console, environ, verbosity)
+            merge_branch_here(place, branch, target.branch, console, environ, verbosity)
     else:
         assert checkout is not None
         with _temporary_worktree(repo, start=target.branch) as place:
-            _merge_in(place, branch, target.branch, console, environ, verbosity)
+            merge_branch_here(place, branch, target.branch, console, environ, verbosity)
             merged_sha = git.head_sha(place)
             assert merged_sha is not None
             result = git.git("merge", "--ff-only", "--end-of-options", merged_sha, cwd=checkout, check=False)
@@ -148,10 +148,11 @@ def _merge_locked(session: Session, *, merge_block: MergeBlock | None, console: 
     return route
 
 
-def _merge_in(place: Path, branch: str, target: str, console: Console, environ: Mapping[str, str],
-              verbosity: int) -> None:
-    """`git merge --no-ff` in `place`; on a conflict, abort and let Claude resolve it."""
-    result = git.merge_no_ff(place, branch, merge_message(branch, target))
+def merge_branch_here(place: Path, branch: str, target: str, console: Console, environ: Mapping[str, str],
+                      verbosity: int, *, message: str | None = None) -> None:
+    """`git merge --no-ff` of `branch` into what `place` has checked out (`target`); on a conflict,
+    abort and let Claude resolve it. Also merges MapReduce agents into their session's worktree."""
+    result = git.merge_no_ff(place, branch, message or merge_message(branch, target))
     if result.ok:
         return
     detail = (result.stdout + result.stderr).strip()

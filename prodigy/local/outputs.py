@@ -5,9 +5,10 @@ No I/O here except where a function's name says so (`write_shell_output_file`).
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,15 @@ from prodigy.workflow.model import CaptureStreams
 
 # Upstream hands `${shell.output}` to the fix command inline up to this many bytes, else as a file path.
 SHELL_OUTPUT_INLINE_LIMIT = 10_000
+
+
+def declared_output(commits: Sequence[Any], pattern: str) -> str | None:
+    """`outputs: {name: {file_pattern}}`: the newest file the step's commits touched that matches."""
+    for commit in reversed(commits):
+        for name in commit.files:
+            if fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(name.rsplit("/", 1)[-1], pattern):
+                return str(name)
+    return None
 
 
 def select_streams(stdout: str, stderr: str, streams: CaptureStreams) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from prodigy.local.process_scope import current_scope
 from prodigy.local.signals import deferred
 
 LineSink = Callable[[str], None]
@@ -73,7 +74,12 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeo
     A timeout ends the group and returns exit code -1 with ``Command timed out after N seconds``
     appended to stderr (upstream's wording). Any exception raised while waiting (an interrupt
     turned into `Interrupted` by the signal handler) ends the group before it propagates.
+    In a stopped `ProcessScope` (an agent thread told to stop), its stop error is raised instead
+    of starting the child, or once the ended child's wait returns.
     """
+    scope = current_scope()
+    if scope is not None:
+        scope.check()
     started = time.monotonic()
     out: list[str] = []
     err: list[str] = []
@@ -86,6 +92,8 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeo
                 list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1, start_new_session=True,
             )
+        if scope is not None:
+            scope.add(proc)
         assert proc.stdout is not None and proc.stderr is not None
         pumps = [threading.Thread(target=_pump, args=(proc.stdout, on_stdout, out), daemon=True),
                  threading.Thread(target=_pump, args=(proc.stderr, on_stderr, err), daemon=True)]
@@ -100,6 +108,11 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeo
         if proc is not None:
             terminate_group(proc)
         raise
+    finally:
+        if scope is not None and proc is not None:
+            scope.discard(proc)
+    if scope is not None:
+        scope.check()
     for pump in pumps:
         # A grandchild that escaped the group could hold the pipe open; don't wait for it forever.
         pump.join(timeout=5.0)

@@ -7,6 +7,7 @@ checkpoint, marking the worktree interrupted) must not be cut short by a second 
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -24,7 +25,15 @@ class _Deferral:
 
 @contextmanager
 def deferred() -> Iterator[None]:
-    """Hold an interrupt until the block ends (e.g. between starting a child and owning its pid)."""
+    """Hold an interrupt until the block ends (e.g. between starting a child and owning its pid).
+
+    Signals are handled in the main thread only, so only the main thread defers: a worker thread
+    (a MapReduce agent) must never pick up the main thread's pending interrupt and raise it itself.
+    Workers are stopped through `prodigy.local.process_scope` instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _Deferral.depth += 1
     try:
         yield

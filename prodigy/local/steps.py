@@ -338,6 +338,10 @@ def _record_outputs(step: Step, result: CommandResult, commits: tuple[git.Commit
                               f"{name}.stderr": result.stderr.strip(), f"{name}.duration": round(result.duration, 3)})
     if step.id:
         variables.update({f"{step.id}.output": text.strip(), f"{step.id}.exit_code": result.exit_code})
+        for name, declared in step.outputs.items():
+            found = outputs.declared_output(commits, declared.file_pattern)
+            if found is not None:
+                variables[f"{step.id}.{name}"] = found
     if step.output_file:
         target = ctx.workdir / interpolate(step.output_file, variables)
         target.parent.mkdir(parents=True, exist_ok=True)

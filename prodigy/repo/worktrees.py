@@ -293,6 +293,9 @@ def remove_session(session: Session, *, delete_branch: bool = True, force: bool 
             git.worktree_prune(repo)
         if delete_branch and git.branch_exists(repo, session.branch):
             git.delete_branch(repo, session.branch, force=True)
+        from prodigy.repo import agents   # here: agents.py builds on this module
+
+        agents.remove_all(repo, session.id)    # a MapReduce session's agent worktrees and branches
     session.metadata_file.unlink(missing_ok=True)
     with (session.metadata_file.parent / "cleanup.log").open("a") as log:
         log.write(json.dumps({"session_id": session.id, "at": now_iso(), "status": session.metadata.status.value}) + "\n")

@@ -5,13 +5,15 @@ Grammar (a small recursive-descent parser; nothing is ever passed to ``eval``)::
     expr       := or
     or         := and ( "||" and )*
     and        := comparison ( "&&" comparison )*
-    comparison := unary ( ( "==" | "!=" | ">=" | "<=" | ">" | "<" ) unary )?
+    comparison := unary ( ( "==" | "!=" | ">=" | "<=" | ">" | "<" | "=~" ) unary )?
     unary      := "!" unary | operand
     operand    := "(" expr ")" | "${" path "}" | identifier-path | string | number | true | false | null
 
 A variable is looked up with the same rules as interpolation (flat dotted key first, then a nested
 walk). A variable that is not defined is ``null``. Comparisons between two values that both look
-like numbers are numeric, so a captured ``"42"`` compares greater than ``5``. A bare operand is
+like numbers are numeric, so a captured ``"42"`` compares greater than ``5``. ``a =~ 'regex'`` is
+true when the regular expression matches somewhere in ``a``'s text (upstream's docs use it; a
+null side never matches). A bare operand is
 *truthy* unless it is null, false, zero, an empty string/list/mapping, or the string "false" / "0"
 (captured shell output is text, and ``echo false`` should not run the step).
 """
@@ -75,12 +77,12 @@ _TOKEN = re.compile(
   | (?P<var>\$\{[^}]*\})
   | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
   | (?P<number>-?\d+(?:\.\d+)?)
-  | (?P<op>==|!=|>=|<=|&&|\|\||[><!()])
+  | (?P<op>=~|==|!=|>=|<=|&&|\|\||[><!()])
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)
     """,
     re.VERBOSE,
 )
-_COMPARISONS = ("==", "!=", ">=", "<=", ">", "<")
+_COMPARISONS = ("==", "!=", ">=", "<=", ">", "<", "=~")
 _KEYWORDS: dict[str, object] = {"true": True, "false": False, "null": None}
 
 
@@ -148,9 +150,17 @@ class _Parser:
 
     def _comparison(self) -> Node:
         node = self._unary()
+        token = self._peek()
         op = self._accept(*_COMPARISONS)
         if op is not None:
             node = Binary(op, node, self._unary())
+            if op == "=~" and isinstance(node.right, Literal) and isinstance(node.right.value, str):
+                try:
+                    re.compile(node.right.value)
+                except re.error as error:
+                    assert token is not None
+                    raise ExpressionError(_pointed(self.source, token.column,
+                                                   f"bad regular expression after =~ ({error})")) from None
         return node
 
     def _unary(self) -> Node:
@@ -252,6 +262,14 @@ _ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
 
 
 def _compare(op: str, left: object, right: object) -> bool:
+    if op == "=~":
+        text, pattern = _comparable_text(left), _comparable_text(right)
+        if text is None or pattern is None:
+            return False
+        try:
+            return re.search(pattern, text) is not None
+        except re.error:
+            return False
     apply = _ORDERINGS[op]
     left_number, right_number = _as_number(left), _as_number(right)
     if left_number is not None and right_number is not None:

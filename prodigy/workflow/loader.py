@@ -28,9 +28,12 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from prodigy.errors import WorkflowFileError
+from prodigy.workflow import compat
 from prodigy.workflow.model import Workflow, WorkflowDocument
 
-__all__ = ["LoadedWorkflow", "load_workflow", "parse_workflow", "MAX_REPORTED_ERRORS"]
+__all__ = ["LoadedWorkflow", "MAX_REPORTED_ERRORS", "deprecated_step_warnings", "format_errors", "is_mapreduce_document",
+           "load_workflow",
+           "parse_workflow", "position_of", "read_document", "read_workflow_text"]
 
 MAX_REPORTED_ERRORS = 10
 _STEPS_HINT = (
@@ -59,8 +62,13 @@ class _Position:
 
 def load_workflow(path: Path) -> LoadedWorkflow:
     """Read and validate ``path``; raises WorkflowFileError (exit 2) for anything wrong with it."""
+    return parse_workflow(read_workflow_text(path), path)
+
+
+def read_workflow_text(path: Path) -> str:
+    """The text of a workflow file; WorkflowFileError (exit 2) when it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise WorkflowFileError(f"Workflow file not found: {path}", hint=_nearby_workflows_hint(path)) from None
     except IsADirectoryError:
@@ -70,7 +78,6 @@ def load_workflow(path: Path) -> LoadedWorkflow:
         raise WorkflowFileError(f"Workflow file {path} is not UTF-8 text ({error.reason})") from None
     except OSError as error:
         raise WorkflowFileError(f"Cannot read workflow file {path}: {error.strerror}") from None
-    return parse_workflow(text, path)
 
 
 def _nearby_workflows_hint(path: Path, limit: int = 5) -> str:
@@ -85,8 +92,8 @@ def _nearby_workflows_hint(path: Path, limit: int = 5) -> str:
     return f"workflow files nearby: {names}{more}"
 
 
-def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
-    """Validate workflow ``text`` as if read from ``path`` (the suffix picks YAML or JSON)."""
+def read_document(text: str, path: Path) -> tuple[Any, Any]:
+    """Parse ``text`` (YAML or JSON by the suffix of ``path``): plain data plus a tree with positions."""
     if path.suffix.lower() in YAML_SUFFIXES:
         tree = _parse_yaml(text, path)
         data = _plain(tree)
@@ -94,11 +101,21 @@ def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
         data, tree = _parse_json(text, path)
     if data is None or (isinstance(data, str) and not data.strip()):
         raise WorkflowFileError(f"Workflow file {path} is empty", hint=_STEPS_HINT)
-    if isinstance(data, dict) and data.get("mode") == "mapreduce":
+    return data, tree
+
+
+def is_mapreduce_document(data: Any) -> bool:
+    """``mode: mapreduce`` at the top level (upstream tests the raw text; a parsed key is exact)."""
+    return isinstance(data, dict) and data.get("mode") == "mapreduce"
+
+
+def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
+    """Validate standard-workflow ``text`` as if read from ``path`` (the suffix picks YAML or JSON)."""
+    data, tree = read_document(text, path)
+    if is_mapreduce_document(data):
         raise WorkflowFileError(
-            f"MapReduce workflows are not yet supported: {path} has `mode: mapreduce`",
-            hint="run the steps as a standard workflow (a list of steps or `commands:`), or use upstream Prodigy "
-            "for MapReduce",
+            f"{path} is a MapReduce workflow (`mode: mapreduce`); this command takes a standard workflow",
+            hint="run it with: prodigy cook " + str(path),
         )
     if not isinstance(data, list | dict):
         raise WorkflowFileError(
@@ -110,7 +127,7 @@ def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
     if isinstance(steps, list) and not steps:
         raise WorkflowFileError(f"Workflow file {path} has no steps", hint=_STEPS_HINT)
     if isinstance(data, dict) and "commands" not in data and "steps" in data:
-        position = _position(tree, ("steps",), key_error=True)
+        position = position_of(tree, ("steps",), key_error=True)
         line = position.line if position else 1
         raise WorkflowFileError(
             f"Invalid workflow {path}:{line}: `steps:` is not a workflow key; list the steps under `commands:`",
@@ -126,14 +143,14 @@ def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
     try:
         document = WorkflowDocument.model_validate({"commands": data} if bare_list else data)
     except ValidationError as error:
-        raise WorkflowFileError(_format_errors(error.errors(), tree, path, bare_list=bare_list)) from None
+        raise WorkflowFileError(format_errors(error.errors(), tree, path, bare_list=bare_list)) from None
     workflow = Workflow.from_document(document, source=path, default_name=path.stem)
     warnings = [_ignored_key_warning(tree, key, known, path) for key in ignored]
     return LoadedWorkflow(workflow=workflow, warnings=warnings + _warnings(tree, document, path), text=text)
 
 
 def _ignored_key_warning(tree: Any, key: str, known: set[str], path: Path) -> str:
-    position = _position(tree, (key,), key_error=True)
+    position = position_of(tree, (key,), key_error=True)
     where = f"{path}:{position.line}" if position else str(path)
     suggestion = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
     hint = f" (did you mean `{suggestion[0]}`?)" if suggestion else ""
@@ -226,14 +243,16 @@ def _plain(node: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
-def _format_errors(errors: Sequence[ErrorDetails], tree: Any, path: Path, *, bare_list: bool) -> str:
+def format_errors(errors: Sequence[ErrorDetails], tree: Any, path: Path, *, bare_list: bool = False,
+                  root: type[BaseModel] = WorkflowDocument) -> str:
+    """Pydantic errors as ``file:line:col: key.path: message`` lines (``root`` is the validated model)."""
     problems: list[str] = []
     seen: set[tuple[str, str]] = set()
     for error in errors:
         loc = _strip_tags(error["loc"])
         shown_loc = loc[1:] if bare_list and loc[:1] == ("commands",) else loc
-        message = _describe_error(error, loc)
-        position = _position(tree, shown_loc, key_error=error["type"] in ("extra_forbidden", "unsupported"))
+        message = _describe_error(error, loc, root)
+        position = position_of(tree, shown_loc, key_error=error["type"] in ("extra_forbidden", "unsupported"))
         field_path = _render_path(shown_loc) or "(top level)"
         key = (field_path, message)
         if key in seen:
@@ -269,7 +288,7 @@ def _render_path(loc: Sequence[int | str]) -> str:
     return text
 
 
-def _position(tree: Any, loc: Sequence[int | str], *, key_error: bool) -> _Position | None:
+def position_of(tree: Any, loc: Sequence[int | str], *, key_error: bool) -> _Position | None:
     """Line/column of the deepest node on ``loc`` that exists in the file."""
     node = tree
     position: _Position | None = _Position(1, 1)
@@ -309,17 +328,17 @@ _TYPE_WORDS = {
 }
 
 
-def _describe_error(error: ErrorDetails, loc: tuple[int | str, ...]) -> str:
+def _describe_error(error: ErrorDetails, loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
     kind = error["type"]
     value = error.get("input")
     if kind == "extra_forbidden":
         key = loc[-1] if loc else "?"
         message = f"unknown key `{key}`"
-        suggestion = difflib.get_close_matches(str(key), _keys_at(loc[:-1]), n=1, cutoff=0.6)
+        suggestion = difflib.get_close_matches(str(key), _keys_at(loc[:-1], root), n=1, cutoff=0.6)
         if suggestion:
             message += f" (did you mean `{suggestion[0]}`?)"
         else:
-            allowed = _keys_at(loc[:-1])
+            allowed = _keys_at(loc[:-1], root)
             if allowed:
                 message += f"; allowed keys: {', '.join(allowed)}"
         return message
@@ -356,9 +375,9 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _keys_at(loc: Sequence[int | str]) -> list[str]:
+def _keys_at(loc: Sequence[int | str], root: type[BaseModel] = WorkflowDocument) -> list[str]:
     """The keys the model at ``loc`` accepts (used for did-you-mean), or [] if not a model."""
-    annotation: Any = WorkflowDocument
+    annotation: Any = root
     for segment in loc:
         annotation = _descend(annotation, segment)
         if annotation is None:
@@ -411,12 +430,41 @@ def _descend(annotation: Any, segment: int | str) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
-def _warnings(tree: Any, document: WorkflowDocument, path: Path) -> list[str]:
+def deprecated_step_warnings(tree: Any, path: Path) -> list[str]:
+    """One warning per deprecated step form anywhere in the file (`test:`), and one per key that
+    loads the way upstream loads it but does nothing (see `prodigy.workflow.compat`)."""
     warnings = [
         f"{path}:{line}: `test:` is deprecated; it runs as `shell:` with `on_failure:` "
         "(write `shell: <command>` and move `on_failure` up to the step)"
         for line in _deprecated_test_lines(tree)
     ]
+    data = _plain(tree) if tree is not None else None
+    notes = list(compat.no_effect_notes(data)) + list(_validate_notes(data))
+    for loc, note in notes:
+        position = position_of(tree, loc, key_error=True)
+        warnings.append(f"{path}:{position.line}: {note}" if position else f"{path}: {note}")
+    return warnings
+
+
+def _validate_notes(node: Any, loc: tuple[int | str, ...] = ()) -> Iterator[tuple[tuple[int | str, ...], str]]:
+    if isinstance(node, dict):
+        spec = node.get("validate")
+        if isinstance(spec, dict):
+            if "claude" in spec and "shell" in spec:
+                yield (*loc, "validate", "shell"), ("`validate:` has both `claude` and `shell`; the claude command "
+                                                     "validates and the shell one is ignored (as upstream)")
+            if "expected_schema" in spec:
+                yield (*loc, "validate", "expected_schema"), ("`validate.expected_schema` has no effect (upstream "
+                                                               "parses it but never checks it)")
+        for key, value in node.items():
+            yield from _validate_notes(value, (*loc, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _validate_notes(value, (*loc, index))
+
+
+def _warnings(tree: Any, document: WorkflowDocument, path: Path) -> list[str]:
+    warnings = deprecated_step_warnings(tree, path)
     if document.env_files:
         warnings.append(f"{path}: `env_files` is not supported yet and is ignored; put the variables in `env:`")
     if document.profiles:

@@ -17,7 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from prodigy.workflow import expressions, step_options
+from prodigy.workflow import compat, expressions, step_options
+from prodigy.workflow.env_values import ComputedValue, EnvInput, SecretInput, split_env
 from prodigy.workflow.step_options import (
     CaptureFormat,
     CaptureStreams,
@@ -27,6 +28,7 @@ from prodigy.workflow.step_options import (
     OnFailureInput,
     OnFailureSpec,
     OnIncompleteSpec,
+    OutputSpec,
     PositiveInt,
     StepKind,
     StrictModel,
@@ -34,6 +36,7 @@ from prodigy.workflow.step_options import (
     ValidateInput,
     ValidateSpec,
     WriteFileSpec,
+    capture_streams_value,
     scalar_text,
     shape_tag,
 )
@@ -132,7 +135,6 @@ def _action_steps(claude: str | None, shell: str | None, commands: list[Step] | 
 # ---------------------------------------------------------------------------------------------
 
 _UNSUPPORTED_KINDS = {
-    "analyze": "`analyze:` steps are not supported (upstream removed analysis in v0.3.0); delete this step",
     "goal_seek": "`goal_seek:` steps are not supported (upstream removed them); use a `shell:` or `claude:` step "
     "with `validate:` and `on_incomplete:` instead",
 }
@@ -153,7 +155,7 @@ class Step(StrictModel):
     capture_output: Annotated[bool | str, step_options.instance_of("true/false or a variable name", bool, str)] = False
     capture: NonEmptyText | None = None
     capture_format: CaptureFormat = CaptureFormat.STRING
-    capture_streams: CaptureStreams = CaptureStreams.STDOUT
+    capture_streams: Annotated[CaptureStreams, BeforeValidator(capture_streams_value)] = CaptureStreams.STDOUT
     output_file: NonEmptyText | None = None
     timeout: PositiveInt | None = None
     when: Annotated[NonEmptyText, BeforeValidator(scalar_text)] | None = None
@@ -162,10 +164,14 @@ class Step(StrictModel):
     on_failure: OnFailureInput | None = None
     on_success: Step | None = None
     validate_: ValidateInput | None = Field(default=None, alias="validate")
+    outputs: dict[str, OutputSpec] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _refuse_removed_kinds(cls, data: Any) -> Any:
+        # Upstream's other step shapes (plain strings, the older command form, `analyze:`, keys it
+        # ignores) become this schema first; see `prodigy.workflow.compat`.
+        data = compat.normalise_step(data)
         if isinstance(data, dict):
             for key, message in _UNSUPPORTED_KINDS.items():
                 if key in data:
@@ -264,9 +270,11 @@ class Step(StrictModel):
         if isinstance(spec, str):
             return Handler(steps=(command_step(spec),))
         if isinstance(spec, list):
-            return Handler(steps=tuple(command_step(text) for text in spec))
+            return Handler(steps=tuple(command_step(entry) if isinstance(entry, str) else entry for entry in spec))
+        nested = spec.on_success is not None or spec.on_failure is not None
         is_retry_loop = (
-            self.kind is StepKind.SHELL and spec.claude is not None and spec.max_retries is None
+            self.kind is StepKind.SHELL and spec.claude is not None and spec.max_retries is None and not nested
+            and spec.retry_original is None
         )
         if is_retry_loop:
             assert spec.claude is not None
@@ -281,8 +289,11 @@ class Step(StrictModel):
         elif spec.max_attempts is not None:
             retries = spec.max_attempts - 1  # attempts count the first run
         else:
-            retries = 0
+            retries = 1 if spec.retry_original else 0   # upstream's default of one re-run, when asked for
         steps = _action_steps(spec.claude, spec.shell, spec.commands)
+        if nested and len(steps) == 1:
+            # Upstream's handler is a whole step: its own on_success/on_failure apply to it.
+            steps = (steps[0].model_copy(update={"on_success": spec.on_success, "on_failure": spec.on_failure}),)
         fail = bool(spec.fail_workflow) if spec.fail_workflow is not None else False
         return Handler(steps=steps, fail_workflow=fail, max_retries=retries)
 
@@ -367,8 +378,8 @@ class WorkflowDocument(StrictModel):
     name: NonEmptyText | None = None
     mode: Literal["standard", "mapreduce"] = "standard"
     commands: list[Step] = Field(min_length=1)
-    env: dict[str, EnvValue] = Field(default_factory=dict)
-    secrets: dict[str, EnvValue] = Field(default_factory=dict)
+    env: dict[str, EnvInput] = Field(default_factory=dict)
+    secrets: dict[str, SecretInput] = Field(default_factory=dict)
     env_files: list[str] = Field(default_factory=list)
     profiles: dict[str, Any] = Field(default_factory=dict)
     merge: MergeInput | None = None
@@ -381,6 +392,8 @@ class Workflow(StrictModel):
     steps: list[Step]
     env: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, str] = Field(default_factory=dict)
+    # Structured env/secrets values worked out when the run starts (prodigy.workflow.env_values).
+    computed_env: dict[str, ComputedValue] = Field(default_factory=dict)
     merge: MergeBlock | None = None
     source: Path | None = None
 
@@ -391,11 +404,13 @@ class Workflow(StrictModel):
             merge = MergeBlock(steps=tuple(document.merge))
         elif document.merge is not None:
             merge = MergeBlock(steps=tuple(document.merge.commands), timeout=document.merge.timeout)
+        env, secrets, computed = split_env(document.env, document.secrets)
         return cls(
             name=document.name or default_name,
             steps=list(document.commands),
-            env=dict(document.env),
-            secrets=dict(document.secrets),
+            env=env,
+            secrets=secrets,
+            computed_env=computed,
             merge=merge,
             source=source,
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -31,6 +31,7 @@ __all__ = [
     "OnFailureSpec",
     "OnIncompleteInput",
     "OnIncompleteSpec",
+    "OutputSpec",
     "PositiveInt",
     "StepKind",
     "StrictModel",
@@ -38,6 +39,7 @@ __all__ = [
     "ValidateInput",
     "ValidateSpec",
     "WriteFileSpec",
+    "capture_streams_value",
     "instance_of",
     "scalar_text",
     "shape_tag",
@@ -63,6 +65,30 @@ class CaptureStreams(StrEnum):
     STDOUT = "stdout"
     STDERR = "stderr"
     BOTH = "both"
+
+
+_STREAM_WORDS = frozenset({"stdout", "stderr", "both", "exit_code", "success", "duration"})
+
+
+def capture_streams_value(value: Any) -> Any:
+    """``capture_streams`` as upstream's files write it: ``stdout``/``stderr``/``both``, a list such as
+    ``"stdout,stderr,exit_code"``, or the mapping ``{stdout: true, stderr: true, exit_code: true}``.
+    Exit code, success and duration are always recorded (``${name.exit_code}`` ...), so only the
+    text streams decide anything."""
+    if isinstance(value, dict):
+        words = {str(key) for key, flag in value.items() if flag}
+        unknown = {str(key) for key in value} - _STREAM_WORDS
+    elif isinstance(value, str):
+        words = {word for word in re.split(r"[\s,+|]+", value.strip().lower()) if word}
+        unknown = words - _STREAM_WORDS
+    else:
+        return value
+    if unknown:
+        raise PydanticCustomError("shape", "unknown stream {unknown}; use stdout, stderr or both (exit_code, success "
+                                           "and duration are always recorded)", {"unknown": ", ".join(sorted(unknown))})
+    if "both" in words or {"stdout", "stderr"} <= words:
+        return CaptureStreams.BOTH.value
+    return CaptureStreams.STDERR.value if "stderr" in words else CaptureStreams.STDOUT.value
 
 
 class StrictModel(BaseModel):
@@ -150,6 +176,13 @@ class ForeachSpec(StrictModel):
         return max(1, self.parallel)
 
 
+class OutputSpec(StrictModel):
+    """``outputs: {name: {file_pattern: glob}}``: ``${<step id>.<name>}`` is the path of the newest file
+    the step's commits touched that matches the pattern (upstream's structured-command outputs)."""
+
+    file_pattern: NonEmptyText
+
+
 class TestSpec(StrictModel):
     """Deprecated ``test: {command, on_failure}``; converted to ``shell`` + ``on_failure`` on load."""
 
@@ -174,6 +207,10 @@ class OnFailureSpec(StrictModel):
     max_attempts: PositiveInt | None = None
     max_retries: Annotated[int, Field(ge=0)] | None = None
     commit_required: bool | None = None
+    # Upstream's full-step handler: the handler command's own handlers, and the older retry switch.
+    on_success: Step | None = None
+    on_failure: OnFailureInput | None = None
+    retry_original: bool | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> OnFailureSpec:
@@ -205,7 +242,11 @@ class OnIncompleteSpec(StrictModel):
 
 
 class ValidateSpec(StrictModel):
-    """``validate: {claude?|shell?|commands?, threshold=100, timeout?, result_file?, on_incomplete?}``."""
+    """``validate: {claude?|shell?|commands?, threshold=100, timeout?, result_file?, on_incomplete?}``.
+
+    Like upstream: with only ``result_file`` it reads the file the step itself wrote; with both
+    ``claude`` and ``shell`` the claude command is the validator (the loader warns about the shell one).
+    """
 
     claude: NonEmptyText | None = None
     shell: NonEmptyText | None = None
@@ -214,10 +255,15 @@ class ValidateSpec(StrictModel):
     timeout: PositiveInt | None = None
     result_file: NonEmptyText | None = None
     on_incomplete: OnIncompleteInput | None = None
+    expected_schema: Any = None        # upstream parses it and never uses it (the loader warns)
 
     @model_validator(mode="after")
     def _one_action(self) -> ValidateSpec:
-        _require_one_action(self.claude, self.shell, self.commands)
+        if self.commands is not None and (self.claude is not None or self.shell is not None):
+            raise PydanticCustomError("shape", "use `commands:` or `claude:`/`shell:`, not both")
+        if self.commands is None and self.claude is None and self.shell is None and self.result_file is None:
+            raise PydanticCustomError("shape", "needs `claude`, `shell` or `commands` to run, or a `result_file` "
+                                               "written by the step itself")
         return self
 
 
@@ -246,12 +292,12 @@ def shape_tag(value: Any) -> str | None:
 OnFailureInput = Annotated[
     Annotated[bool, Tag("<bool>")]
     | Annotated[NonEmptyText, Tag("<command>")]
-    | Annotated[list[NonEmptyText], Tag("<list>")]
+    | Annotated[list[Union[NonEmptyText, "Step"]], Tag("<list>")]
     | Annotated[OnFailureSpec, Tag("<mapping>")],
     Discriminator(
         shape_tag,
         custom_error_type="shape",
-        custom_error_message="expected true/false, a command, a list of commands, or a mapping such as "
+        custom_error_message="expected true/false, a command, a list of commands or steps, or a mapping such as "
         "{claude: '/fix ${shell.output}', max_attempts: 3}",
     ),
 ]

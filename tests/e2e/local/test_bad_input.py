@@ -61,11 +61,12 @@ def test_claude_steps_without_claude_on_path(run_prodigy: RunProdigy, repo: Path
     assert _nothing_created(prodigy_home)
 
 
-def test_mapreduce_workflows_are_refused_for_now(run_prodigy: RunProdigy, repo: Path, prodigy_home: Path) -> None:
+def test_mapreduce_workflow_with_an_empty_agent_template(run_prodigy: RunProdigy, repo: Path,
+                                                        prodigy_home: Path) -> None:
     wf = write(repo / "wf.yml", "name: mr\nmode: mapreduce\nmap:\n  input: items.json\n  agent_template: []\n")
     result = run_prodigy("cook", str(wf), "-y")
     assert result.exit_code == 2
-    assert "not yet supported" in result.stderr
+    assert "wf.yml:5" in result.stderr and "map.agent_template: must not be empty" in result.stderr
     assert _nothing_created(prodigy_home)
 
 

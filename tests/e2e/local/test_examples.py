@@ -37,3 +37,12 @@ def test_claude_example_runs_with_the_stand_in_and_its_scenario(run_prodigy: Run
     assert (repo / "NOTE.md").read_text() == "Hello from the stand-in for Claude.\n"
     subjects = log_subjects(repo)
     assert subjects[0].startswith("Merge worktree 'prodigy-session-") and "Add NOTE.md" in subjects
+
+
+def test_mapreduce_example_from_the_docs(run_prodigy: RunProdigy, repo: Path) -> None:
+    result = run_prodigy("run", str(REPO_ROOT / "examples" / "mapreduce-notes.yml"), "-y")
+    assert result.exit_code == 0, result.output
+    assert "Map: filter `item.priority >= 2` kept 4 of 5" in result.stdout
+    assert (repo / "notes" / "SUMMARY.md").read_text() == "4 of 4 notes written (100%)\n"
+    assert (repo / "notes" / "rollback.md").read_text() == "# rollback\n\npriority 5, item 0 of 4\n"
+    assert not (repo / "notes" / "configure.md").exists()

@@ -269,12 +269,12 @@ def test_mode_standard_is_accepted() -> None:
     assert load_text("mode: standard\ncommands:\n  - shell: 'true'\n").workflow.steps
 
 
-def test_mapreduce_is_refused_naming_the_file(tmp_path: Path) -> None:
+def test_a_mapreduce_file_is_not_a_standard_workflow(tmp_path: Path) -> None:
     path = tmp_path / "mr.yml"
-    path.write_text("name: mr\nmode: mapreduce\nmap:\n  input: items.json\n  agent_template: []\n")
+    path.write_text("name: mr\nmode: mapreduce\nmap:\n  input: items.json\n  agent_template:\n    - shell: 'true'\n")
     with pytest.raises(WorkflowFileError) as caught:
         load_workflow(path)
-    assert "MapReduce workflows are not yet supported" in caught.value.message
+    assert "is a MapReduce workflow" in caught.value.message
     assert str(path) in caught.value.message
     assert caught.value.exit_code == 2
 
