@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from prodigy.redact import MASK, Redactor
 from prodigy.workflow.model import CaptureFormat, StepKind
 
 __all__ = [
@@ -23,7 +24,6 @@ __all__ = [
     "standard_variables",
 ]
 
-MASK = "***REDACTED***"
 
 
 class CaptureError(ValueError):
@@ -108,11 +108,5 @@ def _clip(text: str, limit: int = 80) -> str:
 
 
 def mask_secrets(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of a secret value in ``text`` (longest first, so overlaps mask fully).
-
-    Values shorter than 4 characters are left alone: masking ``1`` or ``on`` everywhere would
-    garble output without protecting anything.
-    """
-    for value in sorted({secret for secret in secrets if len(secret) >= 4}, key=len, reverse=True):
-        text = text.replace(value, MASK)
-    return text
+    """Replace every occurrence of a secret value in ``text`` (the rule is `prodigy.redact.Redactor`)."""
+    return Redactor.of(secrets).text(text)
