@@ -27,8 +27,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from prodigy import redact, yaml_input
 from prodigy.errors import WorkflowFileError
 from prodigy.workflow.model import Workflow, WorkflowDocument
+from prodigy.workflow.shell_lint import unquoted_outside_warnings
 
 __all__ = ["LoadedWorkflow", "load_workflow", "parse_workflow", "MAX_REPORTED_ERRORS"]
 
@@ -54,18 +56,20 @@ class _Position:
 
 def load_workflow(path: Path) -> LoadedWorkflow:
     """Read and validate ``path``; raises WorkflowFileError (exit 2) for anything wrong with it."""
+    limits = yaml_input.workflow_limits()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yaml_input.read_text_file(path, what="Workflow file", limits=limits, error=WorkflowFileError)
     except FileNotFoundError:
         raise WorkflowFileError(f"Workflow file not found: {path}", hint=_nearby_workflows_hint(path)) from None
     except IsADirectoryError:
         raise WorkflowFileError(f"Workflow path is a directory, not a file: {path}",
                                 hint=_nearby_workflows_hint(path / "workflow.yml")) from None
-    except UnicodeDecodeError as error:
-        raise WorkflowFileError(f"Workflow file {path} is not UTF-8 text ({error.reason})") from None
     except OSError as error:
-        raise WorkflowFileError(f"Cannot read workflow file {path}: {error.strerror}") from None
-    return parse_workflow(text, path)
+        raise WorkflowFileError(f"Cannot read workflow file {path}: {error.strerror or error}") from None
+    loaded = parse_workflow(text, path, limits=limits)
+    # Remembered for the whole process: crash logs and the run index mask these values too.
+    redact.remember(loaded.workflow.secrets.values())
+    return loaded
 
 
 def _nearby_workflows_hint(path: Path, limit: int = 5) -> str:
@@ -80,12 +84,15 @@ def _nearby_workflows_hint(path: Path, limit: int = 5) -> str:
     return f"workflow files nearby: {names}{more}"
 
 
-def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
+def parse_workflow(text: str, path: Path, *, limits: yaml_input.Limits | None = None) -> LoadedWorkflow:
     """Validate workflow ``text`` as if read from ``path`` (the suffix picks YAML or JSON)."""
+    limits = limits or yaml_input.Limits()
     if path.suffix.lower() in YAML_SUFFIXES:
+        yaml_input.check_yaml_structure(text, path, what="Workflow file", limits=limits, error=WorkflowFileError)
         tree = _parse_yaml(text, path)
         data = _plain(tree)
     else:
+        yaml_input.check_json_depth(text, path, what="Workflow file", limits=limits, error=WorkflowFileError)
         data, tree = _parse_json(text, path)
     if data is None or (isinstance(data, str) and not data.strip()):
         raise WorkflowFileError(f"Workflow file {path} is empty", hint=_STEPS_HINT)
@@ -124,7 +131,9 @@ def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
         raise WorkflowFileError(_format_errors(error.errors(), tree, path, bare_list=bare_list)) from None
     workflow = Workflow.from_document(document, source=path, default_name=path.stem)
     warnings = [_ignored_key_warning(tree, key, known, path) for key in ignored]
-    return LoadedWorkflow(workflow=workflow, warnings=warnings + _warnings(tree, document, path))
+    warnings += _warnings(tree, document, path)
+    warnings += unquoted_outside_warnings(tree if tree is not None else data, workflow, path)
+    return LoadedWorkflow(workflow=workflow, warnings=warnings)
 
 
 def _ignored_key_warning(tree: Any, key: str, known: set[str], path: Path) -> str:
