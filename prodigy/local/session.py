@@ -22,8 +22,9 @@ from prodigy.errors import EXIT_FAILURE, EXIT_OK, UsageError
 from prodigy.local import git, worktrees
 from prodigy.local.claude import claude_available
 from prodigy.local.events import EventLog
-from prodigy.local.executor import ExecutionRequest, ExecutionResult, ExecutionStatus, execute
+from prodigy.local.executor import ExecutionRequest, ExecutionResult, ExecutionStatus, execute, resume_point
 from prodigy.local.locks import session_lock
+from prodigy.local.map_inputs import map_matches
 from prodigy.local.merge import merge_session
 from prodigy.local.signals import interrupts_raise, interruption_type
 from prodigy.local.worktrees import Session, SessionStatus
@@ -72,14 +73,11 @@ def require_claude(workflow: Workflow, environ: Mapping[str, str]) -> None:
                               "(npm install -g @anthropic-ai/claude-code) and make sure `claude` is on PATH")
 
 
-def expand_inputs(options: RunOptions, repo: Path) -> tuple[str, ...]:
+def expand_inputs(options: RunOptions, repo: Path, outside_paths: tuple[str, ...] = ()) -> tuple[str, ...]:
     """`--args` values, then one ARG per file matched by each `--map` glob (file stem before '-')."""
     values = list(options.args)
     for pattern in options.map_globs:
-        matches = sorted(p for p in repo.glob(pattern) if p.is_file())
-        if not matches:
-            raise UsageError(f"--map {pattern!r} matched no files in {repo}")
-        values.extend(arg_from_map_path(p) for p in matches)
+        values.extend(arg_from_map_path(p) for p in map_matches(pattern, repo, outside_paths))
     return tuple(values)
 
 
@@ -92,7 +90,10 @@ def prepare_run(options: RunOptions, environ: Mapping[str, str], console: Consol
         console.warn(warning)
     repo = resolve_repo(options.repo_path)
     require_claude(loaded.workflow, environ)
-    return PreparedRun(loaded.workflow, repo, worktrees.original_branch_of(repo), expand_inputs(options, repo),
+    inputs = expand_inputs(options, repo, loaded.workflow.outside_paths)
+    if not options.dry_run:
+        paths.require_writable_home()
+    return PreparedRun(loaded.workflow, repo, worktrees.original_branch_of(repo), inputs,
                        tuple(git.uncommitted_changes(repo)))
 
 
@@ -220,7 +221,10 @@ RESUMABLE = (SessionStatus.FAILED, SessionStatus.INTERRUPTED, SessionStatus.IN_P
 def latest_unfinished(path: Path) -> Session:
     """`prodigy resume` without an id: the newest failed/interrupted session of the repository."""
     repo = resolve_repo(path)
-    for session in worktrees.list_sessions(repo):      # newest first
+    sessions, unreadable = worktrees.scan_sessions(repo)
+    for broken in unreadable:      # named, but it must not stop the others from resuming
+        Console(0).warn(broken.message)
+    for session in sessions:      # newest first
         if session.metadata.status in RESUMABLE:
             return session
     raise UsageError(f"no failed or interrupted session to resume in {repo}",
@@ -265,6 +269,10 @@ def _resume_locked(session: Session, options: RunOptions | None, console: Consol
     for warning in loaded.warnings:
         console.warn(warning)
     require_claude(loaded.workflow, env)
+    if status is not SessionStatus.COMPLETED:
+        # A broken checkpoint is refused here, before the session is marked in progress again.
+        resume_point(paths.state_dir(session.id), loaded.workflow, session.metadata.run_args,
+                     session.metadata.max_iterations, session_id=session.id)
     run_options = options or RunOptions(workflow_path=Path(workflow_file), repo_path=session.repo)
     events = EventLog.for_session(paths.events_dir(), session.id)
     with interrupts_raise():
