@@ -153,7 +153,7 @@ def _check_shape(data: Any) -> None:
              "(written by a different prodigy release?)")
     for key in ("workflow_id", "session_id", "workflow_hash"):
         _require(isinstance(data.get(key), str), f"`{key}` is missing or not a string")
-    _require(data.get("status") in {status.value for status in CheckpointStatus},
+    _require(data.get("status") in tuple(status.value for status in CheckpointStatus),
              f"`status` is {data.get('status')!r}, not one of {', '.join(s.value for s in CheckpointStatus)}")
     state = data.get("execution_state")
     _require(isinstance(state, Mapping), "`execution_state` is missing or not an object")

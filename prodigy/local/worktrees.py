@@ -131,7 +131,7 @@ def _check_metadata(data: Any) -> None:
     for key in _OPTIONAL_TEXT:
         if data.get(key) is not None and not isinstance(data[key], str):
             raise ValueError(f"`{key}` is not a string")
-    if data.get("status", "in_progress") not in {status.value for status in SessionStatus}:
+    if data.get("status", "in_progress") not in tuple(status.value for status in SessionStatus):
         raise ValueError(f"`status` {data.get('status')!r} is not a session status")
     args = data.get("run_args") or []
     if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):

@@ -11,7 +11,9 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from prodigy.errors import UsageError
 from prodigy.redact import MASK, Redactor
+from prodigy.yaml_input import Limits, check_json_depth
 from prodigy.workflow.model import CaptureFormat, StepKind
 
 __all__ = [
@@ -24,6 +26,9 @@ __all__ = [
     "standard_variables",
 ]
 
+
+
+CAPTURE_LIMITS = Limits(max_depth=64)
 
 
 class CaptureError(ValueError):
@@ -87,7 +92,12 @@ def parse_capture(output: str, capture_format: CaptureFormat | str = CaptureForm
     text = output.strip()
     if fmt is CaptureFormat.JSON:
         try:
+            # Python's JSON parser recurses: deeply nested output would exhaust the stack.
+            check_json_depth(text, Path("output"), what="captured", limits=CAPTURE_LIMITS, error=UsageError)
             return json.loads(text)
+        except UsageError:
+            raise CaptureError(f"output is JSON nested more than {CAPTURE_LIMITS.max_depth} levels deep: "
+                               f"{_clip(text)}") from None
         except json.JSONDecodeError as error:
             raise CaptureError(f"output is not valid JSON ({error.msg} at line {error.lineno}): {_clip(text)}") from None
     if fmt is CaptureFormat.NUMBER:
