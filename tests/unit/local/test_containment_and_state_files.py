@@ -196,3 +196,19 @@ def test_one_unreadable_metadata_file_affects_only_its_session(tmp_path: Path) -
         worktrees.load_session("session-list", home=home)
     assert caught.value.exit_code == 2 and "prodigy worktree clean -f session-list" in (caught.value.hint or "")
     assert worktrees.load_session("session-good", home=home).id == "session-good"
+
+
+# -- a command the system cannot start is a failed run, not a crash ---------------------------------
+
+@pytest.mark.parametrize(("argv", "cwd_name", "expected"), [
+    (["sh", "-c", "echo " + "x" * 300_000], ".", "Argument list too long (the command or its environment is too large"),
+    (["sh", "-c", "echo a\x00b"], ".", "embedded null byte"),
+    (["prodigy-no-such-program"], ".", "prodigy-no-such-program: command not found on PATH"),
+    (["sh", "-c", "pwd"], "gone", "does not exist"),
+])
+def test_processes_that_cannot_start(tmp_path: Path, argv: list[str], cwd_name: str, expected: str) -> None:
+    from prodigy.local.shell import NOT_STARTED_EXIT_CODE, run_process
+
+    result = run_process(argv, cwd=tmp_path / cwd_name, env={"PATH": os.environ["PATH"]})
+    assert result.exit_code == NOT_STARTED_EXIT_CODE and not result.success
+    assert result.stderr.startswith(f"prodigy: cannot start {argv[0]}: ") and expected in result.stderr
