@@ -6,8 +6,11 @@ the JSON text as YAML, which it is). Validation is pydantic (`prodigy.workflow.m
 pydantic error location is mapped back to the node's line so the message reads
 ``wf.yml:7:20: commands[2].on_failure.max_attempts: expected a whole number, got 'three'``.
 
-Everything here is pure apart from reading the one file; nothing is printed. Deprecations and
-ignored keys are returned as `LoadedWorkflow.warnings` for the caller to show.
+Everything here is pure apart from reading the one file (through `prodigy.yaml_input`, which also
+bounds its size, nesting and alias expansion) and remembering its secrets for masking
+(`prodigy.redact`); nothing is printed. Deprecations, ignored keys and shell commands that paste
+outside values in unquoted (`prodigy.workflow.shell_lint`) are returned as `LoadedWorkflow.warnings`
+for the caller to show.
 """
 
 from __future__ import annotations
