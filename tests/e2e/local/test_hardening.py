@@ -142,12 +142,14 @@ def test_cluster_files_with_bytes_no_yaml_holds(run_prodigy: RunProdigy, repo: P
         assert run_prodigy("cluster", "check", "dev").exit_code == 2
 
 
-def test_an_unwritable_prodigy_home(run_prodigy: RunProdigy, repo: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["cook", "exec"])
+def test_an_unwritable_prodigy_home(run_prodigy: RunProdigy, repo: Path, tmp_path: Path, command: str) -> None:
     wf = _committed(repo, "wf.yml", "- shell: echo hi\n")
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    result = run_prodigy("cook", str(wf), "-y", env={"PRODIGY_HOME": str(blocker / "home")})
-    assert result.exit_code == 2
+    args = ("cook", str(wf)) if command == "cook" else ("exec", "shell: echo hi")
+    result = run_prodigy(*args, "-y", env={"PRODIGY_HOME": str(blocker / "home")})
+    assert result.exit_code == 2, result.output
     assert f"prodigy keeps its state in {blocker / 'home'}, which cannot be written" in result.stderr
     assert branches(repo) == NOTHING_BUT_MAIN
 
