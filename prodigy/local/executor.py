@@ -180,7 +180,7 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
             if pass_index < checkpoint.next_pass or run_pass.arg_index in skipped_args:
                 continue
             pass_head = git.head_sha(request.workdir)
-            _enter_pass(run_pass, ctx, base_env, workflow)
+            _enter_pass(run_pass, ctx, workflow)
             label = run_pass.label(len(request.args), request.max_iterations)
             first = checkpoint.next_step if pass_index == checkpoint.next_pass else 0
             for step_index in range(first, total_steps):
@@ -226,7 +226,7 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
     return _result(request, checkpoint, status, exit_code, error, failed_step, started, checkpoint_path)
 
 
-def _enter_pass(run_pass: Pass, ctx: StepContext, base_env: dict[str, str], workflow: Workflow) -> None:
+def _enter_pass(run_pass: Pass, ctx: StepContext, workflow: Workflow) -> None:
     # ARG reaches the environment as PRODIGY_ARG through prodigy.workflow.outside.exported_env.
     ctx.variables.update(standard_variables(project_root=ctx.workdir, worktree=ctx.workdir, arg=run_pass.arg,
                                             iteration=run_pass.iteration, env=workflow.all_env))

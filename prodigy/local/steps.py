@@ -162,35 +162,36 @@ def run_command(step: Step, ctx: StepContext, *, extra_env: Mapping[str, str] | 
     try:
         cwd = _working_dir(step, ctx)
     except PathRefused as exc:
-        return CommandResult(1, error=ctx.mask(f"Step '{step.display}': {exc}"))
+        return _cannot_run(step, str(exc), ctx)
     env = {**ctx.env, **exported_env(ctx.variables, ctx.declared_outside),
            **{k: interpolate(v, ctx.variables) for k, v in step.env.items()}, **(extra_env or {})}
     problem = _environment_problem(env)
     if problem:
-        return CommandResult(1, error=ctx.mask(f"Step '{step.display}': {problem}"))
+        return _cannot_run(step, problem, ctx)
     limit = timeout or step.timeout
-    if step.kind is StepKind.SHELL:
+    if step.kind in (StepKind.SHELL, StepKind.CLAUDE):
         command = interpolate(step.command, ctx.variables)
         problem = _command_problem(step.command, command, ctx)
         if problem:
-            return CommandResult(1, error=ctx.mask(f"Step '{step.display}': {problem}"))
+            return _cannot_run(step, problem, ctx)
+        if step.kind is StepKind.CLAUDE:
+            return _run_claude(command, cwd, env, limit, ctx)
         process = run_shell(command, cwd=cwd, env=env, timeout=limit,
                             on_stdout=_sink(ctx, stderr=False), on_stderr=_sink(ctx, stderr=True))
         error = outputs.step_failure_message(step.display, process.exit_code, process.stdout, process.stderr)
         return CommandResult(process.exit_code, process.stdout, process.stderr, process.duration,
                              error=None if process.success else ctx.mask(error))
-    if step.kind is StepKind.CLAUDE:
-        command = interpolate(step.command, ctx.variables)
-        problem = _command_problem(step.command, command, ctx)
-        if problem:
-            return CommandResult(1, error=ctx.mask(f"Step '{step.display}': {problem}"))
-        return _run_claude(command, cwd, env, limit, ctx)
     if step.kind is StepKind.WRITE_FILE:
         assert step.write_file is not None
         return _write_file(step.write_file, cwd, ctx)
     from prodigy.local.foreach import run_foreach  # foreach runs steps through this module
 
     return run_foreach(step, cwd, env, ctx)
+
+
+def _cannot_run(step: Step, problem: str, ctx: StepContext) -> CommandResult:
+    """A run that could not start: it fails like a non-zero exit, so on_failure and resume apply."""
+    return CommandResult(1, error=ctx.mask(f"Step '{step.display}': {problem}"))
 
 
 def _working_dir(step: Step, ctx: StepContext) -> Path:
