@@ -177,7 +177,7 @@ def test_steps_that_cannot_run_fail_with_resume(run_prodigy: RunProdigy, repo: P
     assert "Resume with: prodigy resume session-" in result.output and "Traceback" not in result.output
     [meta] = metadata(prodigy_home, repo)
     assert meta["status"] == "failed"
-    assert not Path("/tmp/prodigy-escaped.txt").exists() and not (repo.parent.parent / "escaped.txt").exists()
+    assert not Path("/tmp/prodigy-escaped.txt").exists() and not (prodigy_home / "worktrees" / "escaped.txt").exists()
 
 
 def test_symlinked_directories_count_by_where_they_lead(run_prodigy: RunProdigy, repo: Path, prodigy_home: Path,
