@@ -32,6 +32,7 @@ from ruamel.yaml.events import (
     CollectionStartEvent,
     Event,
     MappingEndEvent,
+    MappingStartEvent,
     ScalarEvent,
     SequenceEndEvent,
 )
@@ -131,11 +132,13 @@ def _line(event: Event) -> int:
 
 
 class _Frame:
-    __slots__ = ("anchor", "count")
+    __slots__ = ("anchor", "count", "mapping", "children")
 
-    def __init__(self, anchor: str | None) -> None:
+    def __init__(self, anchor: str | None, mapping: bool) -> None:
         self.anchor = anchor
-        self.count = 1
+        self.count = 1          # values this collection expands to, itself included
+        self.mapping = mapping
+        self.children = 0       # in a mapping, even positions are keys
 
 
 def check_yaml_structure(text: str, path: Path, *, what: str, limits: Limits, error: type[UsageError]) -> None:
@@ -145,9 +148,20 @@ def check_yaml_structure(text: str, path: Path, *, what: str, limits: Limits, er
     """
     from ruamel.yaml.error import YAMLError
 
-    anchors: dict[str, int] = {}
+    anchors: dict[str, tuple[int, bool]] = {}    # anchor -> (values it expands to, is a collection)
     stack: list[_Frame] = []
     total = 0
+
+    def start(event: Event, collection: bool) -> None:
+        """A node begins: a list or mapping as a mapping *key* is refused (nothing prodigy reads has one,
+        and the YAML library cannot even build such a mapping)."""
+        if stack:
+            parent = stack[-1]
+            if parent.mapping and parent.children % 2 == 0 and collection:
+                raise error(f"{what} {path} uses a list or mapping as a mapping key (at line {_line(event)})",
+                            hint="keys are plain names: check the indentation, or quote a key that starts "
+                                 "with '?', '[' or '{'")
+            parent.children += 1
 
     def add(weight: int, event: Event) -> None:
         nonlocal total
@@ -166,7 +180,8 @@ def check_yaml_structure(text: str, path: Path, *, what: str, limits: Limits, er
     try:
         for event in YAML(typ="rt").parse(text):
             if isinstance(event, CollectionStartEvent):
-                stack.append(_Frame(event.anchor))
+                start(event, True)
+                stack.append(_Frame(event.anchor, isinstance(event, MappingStartEvent)))
                 if len(stack) > limits.max_depth:
                     raise error(
                         f"{what} {path} is nested more than {limits.max_depth} levels deep (at line {_line(event)})",
@@ -176,13 +191,16 @@ def check_yaml_structure(text: str, path: Path, *, what: str, limits: Limits, er
                     continue
                 frame = stack.pop()
                 if frame.anchor:
-                    anchors[frame.anchor] = frame.count
+                    anchors[frame.anchor] = (frame.count, True)
                 add(frame.count, event)
             elif isinstance(event, AliasEvent):
-                add(anchors.get(event.anchor or "", 1), event)
+                weight, collection = anchors.get(event.anchor or "", (1, False))
+                start(event, collection)
+                add(weight, event)
             elif isinstance(event, ScalarEvent):
+                start(event, False)
                 if event.anchor:
-                    anchors[event.anchor] = 1
+                    anchors[event.anchor] = (1, False)
                 add(1, event)
     except YAMLError:
         return

@@ -118,8 +118,9 @@ class SessionMetadata:
 
 
 _REQUIRED_TEXT = ("session_id", "branch", "original_branch", "repo_path", "worktree_path")
-_OPTIONAL_TEXT = ("base_sha", "workflow_path", "created_at", "updated_at", "merged_at", "error", "interrupted_at",
-                  "interruption_type", "merge_prompt_response")
+_TEXT_IF_PRESENT = ("created_at", "updated_at")     # sessions are ordered by these: never null
+_OPTIONAL_TEXT = ("base_sha", "workflow_path", "merged_at", "error", "interrupted_at", "interruption_type",
+                  "merge_prompt_response")
 
 
 def _check_metadata(data: Any) -> None:
@@ -128,6 +129,9 @@ def _check_metadata(data: Any) -> None:
     for key in _REQUIRED_TEXT:
         if not isinstance(data.get(key), str) or not data[key]:
             raise ValueError(f"`{key}` is missing or not a string")
+    for key in _TEXT_IF_PRESENT:
+        if key in data and not isinstance(data[key], str):
+            raise ValueError(f"`{key}` is not a string")
     for key in _OPTIONAL_TEXT:
         if data.get(key) is not None and not isinstance(data[key], str):
             raise ValueError(f"`{key}` is not a string")

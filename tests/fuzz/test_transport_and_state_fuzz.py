@@ -7,7 +7,7 @@ import json
 import tarfile
 from typing import Any
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from prodigy.k8s.transport.framing import PREFIX, decode_frames, encode_frames
@@ -135,6 +135,7 @@ GOOD_METADATA = {"session_id": "session-x", "branch": "prodigy-session-x", "orig
 @given(st.one_of(JSONISH, st.builds(lambda key, value: {**GOOD_METADATA, key: value},
                                     st.sampled_from(sorted(GOOD_METADATA) + ["run_args", "max_iterations", "merged"]),
                                     JSONISH)))
+@example({**GOOD_METADATA, "created_at": None})   # found here: a null creation time broke sorting sessions
 def test_session_metadata_is_loaded_or_refused_with_a_reason(data: Any) -> None:
     try:
         metadata = SessionMetadata.from_json(data)

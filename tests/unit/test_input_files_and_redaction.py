@@ -134,3 +134,10 @@ def test_loading_a_workflow_remembers_its_secrets_for_the_process(tmp_path: Path
     workflow.write_text("secrets:\n  TOKEN: remembered-value-91\ncommands:\n  - shell: echo hi\n")
     load_workflow(workflow)
     assert redact.known().text("x remembered-value-91 y") == f"x {MASK} y"
+
+
+@pytest.mark.parametrize("text", ["? {a: 1}\n: b\n", "? - shell: x\n", "[a]: 1\n", "a: &k [1]\n*k : 2\n"])
+def test_lists_and_mappings_as_keys_are_refused(text: str) -> None:
+    assert "uses a list or mapping as a mapping key (at line" in _structure_error(text)
+    check_yaml_structure("? plain\n: 1\n&k a: *k\n", Path("wf.yml"), what="W", limits=Limits(),
+                         error=WorkflowFileError)
