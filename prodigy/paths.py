@@ -36,3 +36,20 @@ def kubernetes_config_file(home: Path | None = None) -> Path:
 
 def run_index_file(home: Path | None = None) -> Path:
     return (home or prodigy_home()) / "runs.jsonl"
+
+
+def require_writable_home(home: Path | None = None) -> Path:
+    """PRODIGY_HOME, created if needed; a `UsageError` (exit 2) naming it when it cannot be written."""
+    from prodigy.errors import UsageError
+
+    home = home or prodigy_home()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        writable = os.access(home, os.W_OK | os.X_OK)
+        reason = "permission denied"
+    except OSError as exc:
+        writable, reason = False, exc.strerror or str(exc)
+    if not writable or not home.is_dir():
+        raise UsageError(f"prodigy keeps its state in {home}, which cannot be written ({reason})",
+                         hint="set PRODIGY_HOME to a writable directory, or fix the permissions of this one")
+    return home

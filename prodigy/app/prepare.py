@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from prodigy import paths
 from prodigy.errors import UsageError
 from prodigy.execution import RunRequest
+from prodigy.local.map_inputs import map_matches
 from prodigy.options import RunOptions
 from prodigy.repo import git, worktrees
 from prodigy.ui.console import Console
@@ -30,14 +32,12 @@ def resolve_repo(path: Path) -> Path:
     return repo
 
 
-def expand_inputs(options: RunOptions, repo: Path) -> tuple[str, ...]:
-    """`--args` values, then one ARG per file matched by each `--map` glob (file stem before '-')."""
+def expand_inputs(options: RunOptions, repo: Path, outside_paths: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """`--args` values, then one ARG per file matched by each `--map` glob (file stem before '-').
+    The globs stay inside the repository unless the workflow lists `outside_paths:`."""
     values = list(options.args)
     for pattern in options.map_globs:
-        matches = sorted(p for p in repo.glob(pattern) if p.is_file())
-        if not matches:
-            raise UsageError(f"--map {pattern!r} matched no files in {repo}")
-        values.extend(arg_from_map_path(p) for p in matches)
+        values.extend(arg_from_map_path(p) for p in map_matches(pattern, repo, outside_paths))
     return tuple(values)
 
 
@@ -54,8 +54,11 @@ def prepare_request(options: RunOptions, loaded: LoadedWorkflow, environ: Mappin
     if options.max_iterations < 1:
         raise UsageError("-n/--max-iterations must be at least 1")
     repo = resolve_repo(options.repo_path)
+    inputs = expand_inputs(options, repo, loaded.workflow.outside_paths)
+    if not options.dry_run:
+        paths.require_writable_home()
     return RunRequest(
         source=loaded, workflow_path=options.workflow_path, repo=repo,
-        original_branch=worktrees.original_branch_of(repo), args=expand_inputs(options, repo),
+        original_branch=worktrees.original_branch_of(repo), args=inputs,
         max_iterations=options.max_iterations, verbosity=options.verbosity, environ=dict(environ),
         uncommitted=tuple(git.uncommitted_changes(repo)))

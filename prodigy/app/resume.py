@@ -35,7 +35,10 @@ RESUMABLE = (SessionStatus.FAILED, SessionStatus.INTERRUPTED, SessionStatus.IN_P
 def latest_unfinished(path: Path) -> Session:
     """`prodigy resume` without an id: the newest failed/interrupted session of the repository."""
     repo = resolve_repo(path)
-    for session in worktrees.list_sessions(repo):      # newest first
+    sessions, unreadable = worktrees.scan_sessions(repo)
+    for broken in unreadable:      # named, but it must not stop the others from resuming
+        Console(0).warn(broken.message)
+    for session in sessions:      # newest first
         if session.metadata.status in RESUMABLE:
             return session
     raise UsageError(f"no failed or interrupted session to resume in {repo}",

@@ -45,7 +45,9 @@ def ls(path: Path, all_repos: bool, as_json: bool) -> None:
     from prodigy.repo import git, worktrees
     from prodigy.ui import format as fmt
 
-    sessions = worktrees.list_sessions(None if all_repos else _repo(path))
+    sessions, unreadable = worktrees.scan_sessions(None if all_repos else _repo(path))
+    for broken in unreadable:   # one bad file must not hide the other sessions
+        click.echo(f"Warning: {broken.message}", err=True)
     agents = {session.id: agent_worktrees.list_agents(session.repo, session.id) if session.repo.is_dir() else []
               for session in sessions}
     if as_json:
@@ -143,7 +145,23 @@ def clean(name: str | None, clean_all: bool, force: bool, path: Path) -> None:
 
     if bool(name) == clean_all:
         raise UsageError("give a session name or -a/--all", hint="list sessions with: prodigy worktree ls")
-    targets = [worktrees.load_session(name)] if name else worktrees.list_sessions(_repo(path))
+    if name:
+        try:
+            targets = [worktrees.load_session(name)]
+        except worktrees.MetadataError as unreadable:
+            if not force:
+                raise
+            from prodigy.repo.session_repair import remove_unreadable
+
+            with session_lock(paths.state_dir(unreadable.path.stem), unreadable.path.stem):
+                click.echo(f"removed {unreadable.path.stem} (unreadable metadata): "
+                           f"{remove_unreadable(unreadable.path.stem)}")
+            return
+    else:
+        targets, unreadable_files = worktrees.scan_sessions(_repo(path))
+        for broken in unreadable_files:
+            click.echo(f"kept    {broken.session_id}: its metadata {broken.path} is unreadable "
+                       f"(remove it by name: prodigy worktree clean -f {broken.session_id})")
     kept = 0
     for session in targets:
         reason = None if force else _unsafe_to_remove(session)

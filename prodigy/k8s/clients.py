@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from prodigy import yaml_input
 from prodigy.k8s import trace
 from prodigy.k8s.errors import (
     Forbidden,
@@ -90,6 +91,10 @@ class Kubeconfig:
         return plugin if isinstance(plugin, Mapping) else None
 
 
+# Kubeconfigs embed certificates, so they can be large; they are never deep.
+KUBECONFIG_LIMITS = yaml_input.Limits(max_bytes=16 * 1024 * 1024, max_depth=32, max_nodes=200_000)
+
+
 def kubeconfig_search_path(explicit: str | os.PathLike[str] | None = None,
                            environ: Mapping[str, str] | None = None) -> list[str]:
     """kubectl's order: an explicit path (cluster entry), else $KUBECONFIG (a list), else ~/.kube/config."""
@@ -120,19 +125,25 @@ def read_kubeconfig(explicit: str | os.PathLike[str] | None = None,
     users: dict[str, Mapping[str, Any]] = {}
     for path in existing:
         try:
-            doc = yaml.safe_load(Path(path).read_text()) or {}
+            text = yaml_input.read_text_file(Path(path), what="kubeconfig", limits=KUBECONFIG_LIMITS,
+                                             error=KubeconfigError)
+            yaml_input.check_yaml_structure(text, Path(path), what="kubeconfig", limits=KUBECONFIG_LIMITS,
+                                            error=KubeconfigError)
+            doc = yaml.safe_load(text) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise KubeconfigError(f"cannot read kubeconfig {path}: {exc}",
-                                  hint="fix the file or remove it from KUBECONFIG") from exc
+            raise KubeconfigError(f"cannot read kubeconfig {path}: {' '.join(str(exc).split())}",
+                                  hint="fix the file or remove it from KUBECONFIG") from None
         if not isinstance(doc, dict):
             raise KubeconfigError(f"kubeconfig {path} is not a mapping", hint="fix the file")
-        current = current or doc.get("current-context") or None
-        for entry in doc.get("contexts") or []:
-            if isinstance(entry, dict) and entry.get("name") and entry["name"] not in contexts:
-                contexts[entry["name"]] = entry.get("context") or {}
-        for entry in doc.get("users") or []:
-            if isinstance(entry, dict) and entry.get("name") and entry["name"] not in users:
-                users[entry["name"]] = entry.get("user") or {}
+        named = doc.get("current-context")
+        current = current or (named if isinstance(named, str) and named else None)
+        for key, found in (("contexts", contexts), ("users", users)):
+            entries = doc.get(key)
+            for entry in entries if isinstance(entries, list) else []:
+                name = entry.get("name") if isinstance(entry, dict) else None
+                inner = entry.get(key[:-1]) if isinstance(entry, dict) else None
+                if isinstance(name, str) and name and name not in found:
+                    found[name] = inner if isinstance(inner, dict) else {}
     return Kubeconfig(tuple(existing), current, contexts, users)
 
 

@@ -19,7 +19,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from prodigy import paths
+from prodigy import paths, redact
 
 _MAX_RECORD = 3500  # stay under PIPE_BUF (4096) so even odd filesystems append atomically
 
@@ -39,6 +39,8 @@ def now_iso() -> str:
 def append(record: dict[str, Any], *, path: Path | None = None) -> None:
     path = path or paths.run_index_file()
     path.parent.mkdir(parents=True, exist_ok=True)
+    masked = redact.known().data(record)   # reasons quote errors, which may quote a workflow secret
+    record = dict(masked) if isinstance(masked, dict) else record
     line = json.dumps(record, separators=(",", ":"), sort_keys=True, default=str)
     if len(line) > _MAX_RECORD:
         record = {k: (v[:200] + "…" if isinstance(v, str) and len(v) > 200 else v) for k, v in record.items()}

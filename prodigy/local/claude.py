@@ -12,6 +12,7 @@ turned into readable progress (tool uses, the final result, cost) by `prodigy.ui
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
@@ -19,8 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from prodigy import paths
+from prodigy import paths, redact
 from prodigy.local.shell import ProcessResult, run_process
+from prodigy.redact import Redactor
 from prodigy.ui import claude_stream
 
 CLAUDE_EXECUTABLE = "claude"
@@ -87,8 +89,14 @@ def new_log_path(home: Path | None = None) -> Path:
 
 def run_claude(command: str, *, cwd: Path, env: Mapping[str, str], timeout: float | None = None,
                verbosity: int = 0, emit: Callable[[str], None] = print,
-               on_stderr: Callable[[str], None] | None = None, home: Path | None = None) -> ClaudeResult:
-    """Run `command` through the Claude CLI; `emit` receives one progress line at a time."""
+               on_stderr: Callable[[str], None] | None = None, home: Path | None = None,
+               redactor: Redactor | None = None) -> ClaudeResult:
+    """Run `command` through the Claude CLI; `emit` receives one progress line at a time.
+
+    The streaming log is mode 0600 and has secrets masked (``redactor`` plus every workflow secret
+    this process has loaded), like everything else prodigy writes.
+    """
+    mask = (redactor or Redactor()) | redact.known()
     full_env = {**env, "PRODIGY_AUTOMATION": "true"}
     if timeout is not None:
         full_env["PRODIGY_COMMAND_TIMEOUT"] = str(int(timeout))
@@ -102,9 +110,10 @@ def run_claude(command: str, *, cwd: Path, env: Mapping[str, str], timeout: floa
     log_path = new_log_path(home)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     state = {"outcome": claude_stream.StreamOutcome()}
-    with log_path.open("a", encoding="utf-8") as log:
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as log:
         def on_line(line: str) -> None:
-            log.write(line if line.endswith("\n") else line + "\n")
+            log.write(mask.text(line if line.endswith("\n") else line + "\n"))
             log.flush()
             event = claude_stream.parse_line(line)
             if event is None:

@@ -34,10 +34,12 @@ from prodigy.local.checkpoints import Checkpoint, CheckpointStatus, CompletedSte
 from prodigy.local.env_resolve import EnvValueError, resolve_computed_env
 from prodigy.local.events import EventLog
 from prodigy.local.steps import RetryProgress, StepContext, StepFailed, execute_step
+from prodigy.redact import Redactor
 from prodigy.ui.console import Console
 from prodigy.workflow.interpolate import interpolate
 from prodigy.workflow.model import RetryFix, Step, Workflow
 from prodigy.workflow.result import ExecutionResult, ExecutionStatus
+from prodigy.workflow.outside import declared_outside_names
 from prodigy.workflow.variables import standard_variables
 
 
@@ -97,7 +99,9 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
     total_steps = len(workflow.steps)
     events = request.events or EventLog.disabled()
 
-    previous = checkpoints.load_latest(request.state_dir) if request.resume else None
+    previous = resume_point(request.state_dir, workflow, request.args, request.max_iterations,
+                            session_id=request.session_id) if request.resume else None
+    redactor = Redactor.of(workflow.secrets.values())
     checkpoint: Checkpoint
     if previous is None:
         checkpoint = Checkpoint(
@@ -119,15 +123,19 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
                          f"{checkpoint.retry.max_attempts} attempts")
         checkpoint = replace(checkpoint, status=CheckpointStatus.RUNNING, error=None, failed_step=None,
                              total_passes=len(passes), total_steps=total_steps)
-    checkpoint_path = checkpoints.save(request.state_dir, checkpoint)
+    checkpoint_path = checkpoints.save(request.state_dir, checkpoint, redactor)
 
     variables: dict[str, object] = {**checkpoint.variables, "SESSION_ID": request.session_id,
                                     **request.extra_variables}
     base_env = {**environ, "PRODIGY_AUTOMATION": "true", "PRODIGY_SESSION_ID": request.session_id}
     base_env.update({k: interpolate(v, variables) for k, v in workflow.all_env.items()})
+    steps = workflow.walk()
     ctx = StepContext(workdir=request.workdir, env=base_env, variables=variables, console=console,
                       verbosity=request.verbosity, home=request.home, test_mode=_test_mode(environ),
-                      secrets=tuple(v for v in workflow.secrets.values() if len(v) >= 4), events=events)
+                      secrets=redactor.values, events=events.masked(redactor),
+                      declared_outside=declared_outside_names((s.capture_name for s in steps), (s.id for s in steps)),
+                      outside_paths=workflow.outside_paths)
+    events = ctx.events
 
     def record_retry(pass_index: int, step_index: int, step: Step) -> Callable[[int], None]:
         def record(attempts_failed: int) -> None:
@@ -135,7 +143,7 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
             max_attempts = step.failure.max_attempts if isinstance(step.failure, RetryFix) else attempts_failed
             checkpoint = replace(checkpoint, retry=RetryState(pass_index, step_index, attempts_failed, max_attempts),
                                  variables=_jsonable(variables), updated_at=time.time())
-            checkpoint_path = checkpoints.save(request.state_dir, checkpoint)
+            checkpoint_path = checkpoints.save(request.state_dir, checkpoint, redactor)
         return record
 
     status, exit_code, error, failed_step = ExecutionStatus.COMPLETED, EXIT_OK, None, None
@@ -146,7 +154,7 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
             if pass_index < checkpoint.next_pass or run_pass.arg_index in skipped_args:
                 continue
             pass_head = git.head_sha(request.workdir)
-            _enter_pass(run_pass, ctx, base_env, workflow)
+            _enter_pass(run_pass, ctx, workflow)
             label = run_pass.label(len(request.args), request.max_iterations)
             first = checkpoint.next_step if pass_index == checkpoint.next_pass else 0
             for step_index in range(first, total_steps):
@@ -166,14 +174,15 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
                     CompletedStep(pass_index, step_index, step.display, outcome.success, outcome.skipped,
                                   round(outcome.duration, 3), len(outcome.commits)),
                     _jsonable(variables))
-                checkpoint_path = checkpoints.save(request.state_dir, checkpoint)
+                checkpoint_path = checkpoints.save(request.state_dir, checkpoint, redactor)
                 failed_step = None
             if request.max_iterations > 1 and git.head_sha(request.workdir) == pass_head:
                 console.info("No changes in this iteration; stopping the repeats for this input")
                 skipped_args.add(run_pass.arg_index)
                 checkpoint = replace(checkpoint, next_pass=_next_pass_after(passes, pass_index, skipped_args))
     except StepFailed as exc:
-        status, exit_code, error, failed_step = ExecutionStatus.FAILED, EXIT_FAILURE, exc.message, exc.step
+        status, exit_code, failed_step = ExecutionStatus.FAILED, EXIT_FAILURE, exc.step
+        error = ctx.mask(exc.message)
         # A loop that used all its attempts is over: resuming a failed run gives the step a fresh budget.
         checkpoint = replace(checkpoint, retry=None)
     except Interrupted as exc:
@@ -187,7 +196,7 @@ def execute(request: ExecutionRequest, console: Console) -> ExecutionResult:
         events.emit("workflow_completed")
     checkpoint = replace(checkpoint, status=CheckpointStatus(status.value), error=error, failed_step=failed_step,
                          variables=_jsonable(variables))
-    checkpoint_path = checkpoints.save(request.state_dir, checkpoint)
+    checkpoint_path = checkpoints.save(request.state_dir, checkpoint, redactor)
     return _result(request, checkpoint, status, exit_code, error, failed_step, started, checkpoint_path)
 
 
@@ -204,11 +213,23 @@ def _add_computed_env(workflow: Workflow, workdir: Path, base_env: dict[str, str
     ctx.secrets = (*ctx.secrets, *hidden)
 
 
-def _enter_pass(run_pass: Pass, ctx: StepContext, base_env: dict[str, str], workflow: Workflow) -> None:
+def _enter_pass(run_pass: Pass, ctx: StepContext, workflow: Workflow) -> None:
+    # ARG reaches the environment as PRODIGY_ARG through prodigy.workflow.outside.exported_env.
     ctx.variables.update(standard_variables(project_root=ctx.workdir, worktree=ctx.workdir, arg=run_pass.arg,
                                             iteration=run_pass.iteration, env=workflow.all_env))
-    if run_pass.arg is not None:
-        base_env["PRODIGY_ARG"] = run_pass.arg
+
+
+def resume_point(state_dir: Path, workflow: Workflow, args: tuple[str, ...], max_iterations: int, *,
+                 session_id: str) -> Checkpoint | None:
+    """The checkpoint a resume continues from, checked against the workflow and inputs (exit 2 if unusable).
+
+    Callers may check this before changing anything (the session's status) as well: it only reads.
+    """
+    checkpoint = checkpoints.load_latest(state_dir, session_id=session_id)
+    if checkpoint is not None:
+        checkpoints.check_resumable(checkpoint, total_steps=len(workflow.steps),
+                                    total_passes=len(plan_passes(args, max_iterations)), session_id=session_id)
+    return checkpoint
 
 
 def _next_pass_after(passes: list[Pass], index: int, skipped_args: set[int]) -> int:

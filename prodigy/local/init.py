@@ -20,8 +20,11 @@ commands:
     capture: file_count
 
   # Commits made by a step are what gets merged back. commit_required fails the step if none is made.
+  # Captured output, --args/--map values and branch names come from outside the workflow: write
+  # ${name|sh} (the value as one quoted shell word) or "$PRODIGY_VAR_NAME" / "$PRODIGY_ARG" (the
+  # same value from the environment), never a bare ${name}, which the shell would read as code.
   - shell: |
-      echo "This repository tracks ${file_count} files." > PRODIGY_SAMPLE.md
+      printf 'This repository tracks %s files.\\n' ${file_count|sh} > PRODIGY_SAMPLE.md
       git add PRODIGY_SAMPLE.md && git commit -m "Add prodigy sample note"
     commit_required: true
 
@@ -39,6 +42,9 @@ commands:
   # Run a step only when a condition holds.
   # - shell: echo "many files"
   #   when: "${file_count} > 100"
+
+  # Steps write inside the worktree only; list other directories explicitly (top level):
+  # outside_paths: [/tmp/prodigy-reports]
 """
 
 MERGE_WORKTREE_COMMAND = """\

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prodigy.errors import UsageError
 from prodigy.ui.format import truncate_output
 from prodigy.workflow.model import CaptureStreams
+from prodigy.workflow.variables import CAPTURE_LIMITS
+from prodigy.yaml_input import check_json_depth
 
 # Upstream hands `${shell.output}` to the fix command inline up to this many bytes, else as a file path.
 SHELL_OUTPUT_INLINE_LIMIT = 10_000
@@ -109,7 +112,11 @@ class ValidationResult:
 def parse_validation_result(text: str, source: str) -> ValidationResult:
     """Read a ValidationResult; anything unreadable counts as 0% with the reason recorded."""
     try:
+        # The result becomes variables that are rendered and checkpointed: keep it shallow.
+        check_json_depth(text, Path(source), what="validation result", limits=CAPTURE_LIMITS, error=UsageError)
         data = json.loads(text)
+    except UsageError:
+        return ValidationResult(0.0, "failed", problem=f"{source} is JSON nested too deeply to read")
     except ValueError:
         return ValidationResult(0.0, "failed", problem=f"{source} is not JSON")
     if not isinstance(data, Mapping) or not isinstance(data.get("completion_percentage"), int | float):

@@ -18,7 +18,7 @@ from prodigy.errors import UsageError
 from prodigy.execution import RunEnd, RunRequest
 from prodigy.local.claude import claude_available
 from prodigy.local.events import EventLog
-from prodigy.local.executor import ExecutionRequest, execute
+from prodigy.local.executor import ExecutionRequest, execute, resume_point
 from prodigy.local.signals import interrupts_raise
 from prodigy.options import test_mode
 from prodigy.repo import worktrees
@@ -58,6 +58,11 @@ class LocalExecutor:
 
     def prepare(self, *, dry_run: bool = False) -> None:
         require_claude(self.workflow, self.request.environ)
+        resumed = self._resume
+        if resumed is not None:
+            # A broken checkpoint is refused here, before the session is marked in progress again.
+            resume_point(paths.state_dir(resumed.id), self.workflow, resumed.metadata.run_args,
+                         resumed.metadata.max_iterations, session_id=resumed.id)
 
     def dry_run(self) -> str:
         return format_plan(self.workflow, inputs=self.request.args, max_iterations=self.request.max_iterations)

@@ -7,6 +7,7 @@ The same happens on a timeout. Nothing is left running after `run_process` retur
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -88,10 +89,15 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeo
     try:
         # An interrupt must not land between fork and knowing the pid: the child would leak.
         with deferred():
-            proc = subprocess.Popen(
-                list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1, start_new_session=True,
-            )
+            try:
+                proc = subprocess.Popen(
+                    list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1, start_new_session=True,
+                )
+            except (OSError, ValueError) as exc:
+                # Nothing started (program or directory missing, arguments too long, a NUL byte):
+                # that is this command's failure, reported like a shell's "command not found".
+                return _not_started(argv, cwd, exc, time.monotonic() - started)
         if scope is not None:
             scope.add(proc)
         assert proc.stdout is not None and proc.stderr is not None
@@ -123,6 +129,23 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeo
         exit_code=TIMEOUT_EXIT_CODE if timed_out else proc.returncode,
         stdout="".join(out), stderr=stderr, duration=time.monotonic() - started, timed_out=timed_out,
     )
+
+
+NOT_STARTED_EXIT_CODE = 127
+
+
+def _not_started(argv: Sequence[str], cwd: Path, exc: BaseException, duration: float) -> ProcessResult:
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.E2BIG:
+            reason += " (the command or its environment is too large; pass big values through a file)"
+        elif isinstance(exc, FileNotFoundError) and not cwd.is_dir():
+            reason = f"the directory {cwd} does not exist"
+        elif isinstance(exc, FileNotFoundError):
+            reason = f"{argv[0]}: command not found on PATH"
+    else:
+        reason = str(exc)
+    return ProcessResult(NOT_STARTED_EXIT_CODE, "", f"prodigy: cannot start {argv[0]}: {reason}\n", duration)
 
 
 def run_shell(command: str, *, cwd: Path, env: Mapping[str, str], timeout: float | None = None,

@@ -39,7 +39,7 @@ def write_single_step_workflow(command: str, *, retry: int = 1, timeout: int | N
                                home: Path | None = None) -> Path:
     """Write the workflow under $PRODIGY_HOME/exec/ so `prodigy resume` can find it later."""
     document = single_step_workflow(command, retry=retry, timeout=timeout)
-    directory = (home or paths.prodigy_home()) / "exec"
+    directory = paths.require_writable_home(home) / "exec"   # exit 2 naming PRODIGY_HOME if it cannot be
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"exec-{int(time.time() * 1000)}.json"
     path.write_text(json.dumps(document, indent=2) + "\n")

@@ -17,19 +17,23 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from prodigy.errors import WorkflowFailed
+from prodigy import redact
+from prodigy.errors import UsageError, WorkflowFailed
 from prodigy.local import outputs
-from prodigy.repo import git
 from prodigy.local.claude import MISSING_EXIT_CODE, claude_available, missing_claude_message, run_claude
+from prodigy.local.containment import PathRefused, Roots, contain
+from prodigy.repo import git
 from prodigy.local.events import EventLog
 from prodigy.local.shell import run_shell
+from prodigy.redact import Redactor
 from prodigy.ui.console import Console
 from prodigy.workflow.expressions import evaluate
-from prodigy.workflow.interpolate import interpolate
+from prodigy.workflow.interpolate import interpolate, unresolved_quoted
 from prodigy.workflow.model import Handler, RetryFix, Step, StepKind, WriteFileSpec
+from prodigy.workflow.outside import exported_env
 from prodigy.workflow.variables import CaptureError, parse_capture
 
-REDACTED = "***REDACTED***"
+REDACTED = redact.MASK
 
 
 class StepFailed(WorkflowFailed):
@@ -67,11 +71,22 @@ class StepContext:
     secrets: tuple[str, ...] = ()
     events: EventLog = field(default_factory=EventLog.disabled)
     retry_progress: RetryProgress | None = None
+    # Capture names and `<id>.output` of the workflow: outside values (prodigy.workflow.outside).
+    declared_outside: frozenset[str] = frozenset()
+    # The workflow's `outside_paths:`; everything else written must stay inside `workdir`.
+    outside_paths: tuple[str, ...] = ()
+    redactor: Redactor = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Secrets of every workflow loaded in this process too: a merge block masks its output as well.
+        self.redactor = Redactor.of(self.secrets) | redact.known()
 
     def mask(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return self.redactor.text(text)
+
+    @property
+    def roots(self) -> Roots:
+        return Roots.of((self.workdir,), self.outside_paths)
 
 
 @dataclass(frozen=True)
@@ -139,19 +154,34 @@ def execute_step(step: Step, ctx: StepContext, *, timeout: int | None = None) ->
 
 def run_command(step: Step, ctx: StepContext, *, extra_env: Mapping[str, str] | None = None,
                 timeout: int | None = None) -> CommandResult:
-    """Run the step's command once, streaming its output; never raises for a non-zero exit."""
-    cwd = ctx.workdir / interpolate(step.working_dir, ctx.variables) if step.working_dir else ctx.workdir
-    env = {**ctx.env, **{k: interpolate(v, ctx.variables) for k, v in step.env.items()}, **(extra_env or {})}
+    """Run the step's command once, streaming its output; never raises for a non-zero exit.
+
+    Whatever makes the command impossible to start (a working_dir outside the worktree or missing,
+    an environment entry no process can carry, a NUL byte, an undefined ``${name|sh}``) is this
+    run's failure, with the reason as its error, so the usual on_failure / Resume with: apply.
+    """
+    try:
+        cwd = _working_dir(step, ctx)
+    except PathRefused as exc:
+        return _cannot_run(step, str(exc), ctx)
+    env = {**ctx.env, **exported_env(ctx.variables, ctx.declared_outside),
+           **{k: interpolate(v, ctx.variables) for k, v in step.env.items()}, **(extra_env or {})}
+    problem = _environment_problem(env)
+    if problem:
+        return _cannot_run(step, problem, ctx)
     limit = timeout or step.timeout
-    if step.kind is StepKind.SHELL:
+    if step.kind in (StepKind.SHELL, StepKind.CLAUDE):
         command = interpolate(step.command, ctx.variables)
+        problem = _command_problem(step.command, command, ctx)
+        if problem:
+            return _cannot_run(step, problem, ctx)
+        if step.kind is StepKind.CLAUDE:
+            return _run_claude(command, cwd, env, limit, ctx)
         process = run_shell(command, cwd=cwd, env=env, timeout=limit,
                             on_stdout=_sink(ctx, stderr=False), on_stderr=_sink(ctx, stderr=True))
         error = outputs.step_failure_message(step.display, process.exit_code, process.stdout, process.stderr)
         return CommandResult(process.exit_code, process.stdout, process.stderr, process.duration,
                              error=None if process.success else ctx.mask(error))
-    if step.kind is StepKind.CLAUDE:
-        return _run_claude(interpolate(step.command, ctx.variables), cwd, env, limit, ctx)
     if step.kind is StepKind.WRITE_FILE:
         assert step.write_file is not None
         return _write_file(step.write_file, cwd, ctx)
@@ -160,19 +190,57 @@ def run_command(step: Step, ctx: StepContext, *, extra_env: Mapping[str, str] | 
     return run_foreach(step, cwd, env, ctx)
 
 
+def _cannot_run(step: Step, problem: str, ctx: StepContext) -> CommandResult:
+    """A run that could not start: it fails like a non-zero exit, so on_failure and resume apply."""
+    return CommandResult(1, error=ctx.mask(f"Step '{step.display}': {problem}"))
+
+
+def _working_dir(step: Step, ctx: StepContext) -> Path:
+    if not step.working_dir:
+        return ctx.workdir
+    text = interpolate(step.working_dir, ctx.variables)
+    cwd = contain(ctx.workdir, text, ctx.roots, what="working_dir")
+    if not cwd.is_dir():
+        state = "is not a directory" if cwd.exists() else "does not exist"
+        raise PathRefused(f"working_dir {text!r} {state} ({cwd})")
+    return cwd
+
+
+def _environment_problem(env: Mapping[str, str]) -> str | None:
+    """Why ``env`` cannot be a process environment (execve takes NAME=VALUE C strings), or None."""
+    for name, value in env.items():
+        if not name or "=" in name or "\x00" in name:
+            return (f"environment variable name {name!r} is not allowed (a name must be non-empty, without '=' "
+                    "or NUL bytes); rename it in `env:`")
+        if "\x00" in value:
+            return f"environment variable {name} contains a NUL byte, which no process environment can hold"
+    return None
+
+
+def _command_problem(template: str, command: str, ctx: StepContext) -> str | None:
+    missing = unresolved_quoted(template, ctx.variables)
+    if missing:
+        names = ", ".join(reference.text for reference in missing)
+        return (f"{names}: no such variable is defined at this step, so the command cannot be built "
+                "(check the name, or give a default: ${name:-default|sh})")
+    if "\x00" in command:
+        return "the command contains a NUL byte (from the workflow or an interpolated value); a command cannot hold one"
+    return None
+
+
 def _sink(ctx: StepContext, *, stderr: bool) -> Callable[[str], None]:
     return lambda line: ctx.console.step_output(ctx.mask(line), stderr=stderr)
 
 
 def _run_claude(command: str, cwd: Path, env: dict[str, str], timeout: int | None, ctx: StepContext) -> CommandResult:
     if ctx.test_mode:
-        ctx.console.step_progress(f"[TEST MODE] Would execute Claude command: {command}")
+        ctx.console.step_progress(ctx.mask(f"[TEST MODE] Would execute Claude command: {command}"))
         return CommandResult(0)
     if not claude_available(env):      # e.g. a cluster image without Claude Code: a failed step, not a crash
         return CommandResult(MISSING_EXIT_CODE, error=ctx.mask(missing_claude_message(command, env)))
     result = run_claude(command, cwd=cwd, env=env, timeout=timeout, verbosity=ctx.verbosity,
                         emit=lambda line: ctx.console.step_progress(ctx.mask(line)),
-                        on_stderr=_sink(ctx, stderr=True), home=ctx.home)
+                        on_stderr=_sink(ctx, stderr=True), home=ctx.home, redactor=ctx.redactor)
     ctx.events.emit("claude_finished", command=command, success=result.success, cost_usd=result.outcome.cost_usd,
                     tool_uses=result.outcome.tool_uses, log=str(result.log_path) if result.log_path else None)
     exit_code = result.process.exit_code if result.process.exit_code != 0 else (0 if result.success else 1)
@@ -181,22 +249,32 @@ def _run_claude(command: str, cwd: Path, env: dict[str, str], timeout: int | Non
 
 
 def _write_file(spec: WriteFileSpec, cwd: Path, ctx: StepContext) -> CommandResult:
-    target = cwd / interpolate(spec.path, ctx.variables)
+    try:
+        target = contain(cwd, interpolate(spec.path, ctx.variables), ctx.roots, what="write_file path")
+    except PathRefused as exc:
+        return CommandResult(1, error=ctx.mask(f"write_file: {exc}"))
     content = interpolate(spec.content, ctx.variables)
     try:
         if spec.format == "json":
             content = json.dumps(json.loads(content), indent=2) + "\n"
         elif spec.format == "yaml":
             content = _normalised_yaml(content)
-    except ValueError as exc:
-        return CommandResult(1, error=f"write_file {target}: content is not valid {spec.format}: {exc}")
-    if spec.create_dirs:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.parent.is_dir():
-        return CommandResult(1, error=f"write_file {target}: directory {target.parent} does not exist "
-                                      "(add `create_dirs: true`)")
-    target.write_text(content)
-    os.chmod(target, spec.mode_bits)
+    except (ValueError, RecursionError, UsageError) as exc:
+        detail = exc.message if isinstance(exc, UsageError) else str(exc) or "nested too deeply"
+        return CommandResult(1, error=ctx.mask(f"write_file {target}: content is not valid {spec.format}: {detail}"))
+    if target.is_dir():
+        return CommandResult(1, error=f"write_file {target}: is a directory; give a file name")
+    try:
+        if spec.create_dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.parent.is_dir():
+            return CommandResult(1, error=f"write_file {target}: directory {target.parent} does not exist "
+                                          "(add `create_dirs: true`)")
+        target.write_text(content, encoding="utf-8", errors="surrogateescape")
+        os.chmod(target, spec.mode_bits)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return CommandResult(1, error=ctx.mask(f"write_file {target}: cannot write it: {reason}"))
     ctx.console.step_progress(f"wrote {target.relative_to(ctx.workdir) if target.is_relative_to(ctx.workdir) else target}"
                               f" ({len(content.encode())} bytes)")
     return CommandResult(0, stdout=str(target))
@@ -208,6 +286,10 @@ def _normalised_yaml(text: str) -> str:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from prodigy import yaml_input
+
+    yaml_input.check_yaml_structure(text, Path("write_file content"), what="YAML", limits=yaml_input.Limits(),
+                                    error=UsageError)
     yaml = YAML(typ="safe")
     try:
         data = yaml.load(text)
@@ -343,6 +425,19 @@ def _record_outputs(step: Step, result: CommandResult, commits: tuple[git.Commit
             if found is not None:
                 variables[f"{step.id}.{name}"] = found
     if step.output_file:
-        target = ctx.workdir / interpolate(step.output_file, variables)
+        _write_output_file(step, text, ctx)
+
+
+def _write_output_file(step: Step, text: str, ctx: StepContext) -> None:
+    assert step.output_file is not None
+    try:
+        target = contain(ctx.workdir, interpolate(step.output_file, ctx.variables), ctx.roots, what="output_file")
+        if target.is_dir():
+            raise PathRefused(f"output_file {target} is a directory; give a file name")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
+        # Output, like the terminal: secrets are masked here too.
+        target.write_text(ctx.mask(text), encoding="utf-8", errors="surrogateescape")
+    except (PathRefused, OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StepFailed(ctx.mask(f"Step '{step.display}': cannot write its output_file: {reason}"),
+                         step=step.display) from exc

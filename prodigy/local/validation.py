@@ -54,10 +54,15 @@ def _validate_once(validation: Validation, ctx: StepContext) -> outputs.Validati
         last_stdout = ran.stdout
     if validation.result_file:
         path = ctx.workdir / interpolate(validation.result_file, ctx.variables)
-        if not path.is_file():
+        try:
+            # Written by Claude or a validator: read it as the data it should be, whatever it holds.
+            text = path.read_bytes().decode("utf-8", errors="replace") if path.is_file() else None
+        except (OSError, ValueError):
+            text = None
+        if text is None:
             result = outputs.ValidationResult(0.0, "failed", problem=f"result file {path} was not written")
         else:
-            result = outputs.parse_validation_result(path.read_text(), str(path))
+            result = outputs.parse_validation_result(text, str(path))
     else:
         result = outputs.parse_validation_result(last_stdout, "the validator's output")
     ctx.variables.update(result.variables())

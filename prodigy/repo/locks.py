@@ -85,8 +85,8 @@ def session_lock(state_dir: Path, session_id: str) -> Iterator[None]:
 
 def _read_pid(path: Path) -> int | None:
     try:
-        text = path.read_text().strip()
-    except OSError:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, ValueError):
         return None
     return int(text) if text.isdigit() else None
 

@@ -107,12 +107,72 @@ class SessionMetadata:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SessionMetadata:
+        """Build from the saved JSON; ValueError names the first field that is missing or of the wrong type."""
+        _check_metadata(data)
         known = {f.name for f in fields(cls)} - {"extra"}
         kwargs: dict[str, Any] = {k: v for k, v in data.items() if k in known}
         kwargs["status"] = SessionStatus(kwargs.get("status", "in_progress"))
         kwargs["run_args"] = tuple(kwargs.get("run_args") or ())
         extra = {k: v for k, v in data.items() if k not in known and k != "worktree_name"}
         return cls(**kwargs, extra=extra)
+
+
+_REQUIRED_TEXT = ("session_id", "branch", "original_branch", "repo_path", "worktree_path")
+_TEXT_IF_PRESENT = ("created_at", "updated_at")     # sessions are ordered by these: never null
+_OPTIONAL_TEXT = ("base_sha", "workflow_path", "merged_at", "error", "interrupted_at", "interruption_type",
+                  "merge_prompt_response")
+
+
+def _check_metadata(data: Any) -> None:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+    for key in _REQUIRED_TEXT:
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise ValueError(f"`{key}` is missing or not a string")
+    for key in _TEXT_IF_PRESENT:
+        if key in data and not isinstance(data[key], str):
+            raise ValueError(f"`{key}` is not a string")
+    for key in _OPTIONAL_TEXT:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ValueError(f"`{key}` is not a string")
+    if data.get("status", "in_progress") not in tuple(status.value for status in SessionStatus):
+        raise ValueError(f"`status` {data.get('status')!r} is not a session status")
+    args = data.get("run_args") or []
+    if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
+        raise ValueError("`run_args` is not a list of strings")
+    iterations = data.get("max_iterations", 1)
+    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
+        raise ValueError("`max_iterations` is not a whole number >= 1")
+    if not isinstance(data.get("merged", False), bool):
+        raise ValueError("`merged` is not true or false")
+
+
+class MetadataError(UsageError):
+    """A session's metadata file cannot be read; only that session is affected (exit 2)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"session metadata {path} is unreadable: {reason}",
+                         hint=f"remove the session with: prodigy worktree clean -f {path.stem} "
+                              "(or fix the JSON by hand)")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class UnreadableSession:
+    """A metadata file that `list_sessions` skipped, with why (for `worktree ls` and `resume`)."""
+
+    path: Path
+    reason: str
+
+    @property
+    def session_id(self) -> str:
+        return self.path.stem
+
+    @property
+    def message(self) -> str:
+        return (f"session {self.session_id} is skipped: its metadata {self.path} is unreadable ({self.reason}); "
+                f"remove it with: prodigy worktree clean -f {self.session_id}")
 
 
 @dataclass(frozen=True)
@@ -223,12 +283,12 @@ def adopt_branch(repo: Path, session_id: str, *, original_branch: str, base_sha:
 
 def _read_metadata(path: Path) -> SessionMetadata | None:
     try:
-        return SessionMetadata.from_json(json.loads(path.read_text()))
+        return SessionMetadata.from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         return None
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"session metadata {path} is unreadable: {exc}",
-                         hint="remove the file, or fix the JSON by hand") from exc
+    except (OSError, ValueError, TypeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise MetadataError(path, reason) from None
 
 
 def _all_metadata_files(home: Path | None = None) -> Iterator[Path]:
@@ -237,14 +297,33 @@ def _all_metadata_files(home: Path | None = None) -> Iterator[Path]:
 
 
 def list_sessions(repo: Path | None = None, home: Path | None = None) -> list[Session]:
-    """Sessions known under PRODIGY_HOME, newest first; only `repo`'s when given."""
-    sessions = []
-    files = metadata_dir(repo, home).glob("session-*.json") if repo else _all_metadata_files(home)
+    """Sessions known under PRODIGY_HOME, newest first; only `repo`'s when given.
+
+    An unreadable metadata file is skipped (it must not hide every other session);
+    `unreadable_sessions` names them.
+    """
+    return scan_sessions(repo, home)[0]
+
+
+def unreadable_sessions(repo: Path | None = None, home: Path | None = None) -> list[UnreadableSession]:
+    """The metadata files `list_sessions` skipped, with the reason each could not be read."""
+    return scan_sessions(repo, home)[1]
+
+
+def scan_sessions(repo: Path | None = None,
+                  home: Path | None = None) -> tuple[list[Session], list[UnreadableSession]]:
+    sessions: list[Session] = []
+    unreadable: list[UnreadableSession] = []
+    files = sorted(metadata_dir(repo, home).glob("session-*.json")) if repo else _all_metadata_files(home)
     for path in files:
-        metadata = _read_metadata(path)
+        try:
+            metadata = _read_metadata(path)
+        except MetadataError as exc:
+            unreadable.append(UnreadableSession(path, exc.reason))
+            continue
         if metadata and (repo is None or Path(metadata.repo_path) == repo):
             sessions.append(Session(metadata, path))
-    return sorted(sessions, key=lambda s: s.metadata.created_at, reverse=True)
+    return sorted(sessions, key=lambda s: s.metadata.created_at, reverse=True), unreadable
 
 
 def load_session(session_id: str, home: Path | None = None) -> Session:
@@ -273,7 +352,7 @@ def _removal_record(session_id: str, home: Path | None = None) -> dict[str, Any]
     base = (home or paths.prodigy_home()) / "worktrees"
     found: dict[str, Any] | None = None
     for log in sorted(base.glob("*/.metadata/cleanup.log")):
-        for line in log.read_text().splitlines():
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 entry = json.loads(line)
             except ValueError:
@@ -302,4 +381,5 @@ def remove_session(session: Session, *, delete_branch: bool = True, force: bool 
 
 
 __all__ = ["SessionStatus", "SessionMetadata", "Session", "create_session", "adopt_branch", "list_sessions",
-           "load_session", "remove_session", "save", "update", "new_session_id", "branch_for"]
+           "load_session", "remove_session", "save", "update", "new_session_id", "branch_for", "MetadataError",
+           "UnreadableSession", "scan_sessions", "unreadable_sessions"]

@@ -83,6 +83,10 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _COMPARISONS = ("==", "!=", ">=", "<=", ">", "<", "=~")
+# Parsing and evaluation recurse: a condition nested hundreds of levels deep would exhaust Python's
+# stack. Real conditions use a handful of each; these bounds keep every tree shallow.
+MAX_NESTING = 32        # parentheses and `!` inside each other
+MAX_OPERATORS = 128     # &&, ||, comparisons in one condition
 _KEYWORDS: dict[str, object] = {"true": True, "false": False, "null": None}
 
 
@@ -107,8 +111,16 @@ def _tokenize(source: str) -> list[_Token]:
     return tokens
 
 
+_SHOWN = 60  # characters of a long condition shown around the problem
+
+
 def _pointed(source: str, column: int, problem: str) -> str:
-    return f"{problem} at column {column + 1} in `{source}`\n    {source}\n    {' ' * column}^"
+    if len(source) <= _SHOWN:
+        return f"{problem} at column {column + 1} in `{source}`\n    {source}\n    {' ' * column}^"
+    start = max(0, min(column - _SHOWN // 2, len(source) - _SHOWN))
+    window = ("…" if start else "") + source[start:start + _SHOWN] + ("…" if start + _SHOWN < len(source) else "")
+    caret = column - start + (1 if start else 0)
+    return f"{problem} at column {column + 1} of the condition\n    {window}\n    {' ' * caret}^"
 
 
 class _Parser:
@@ -116,6 +128,21 @@ class _Parser:
         self.source = source
         self.tokens = _tokenize(source)
         self.index = 0
+        self.nesting = 0
+        self.operators = 0
+
+    def _nest(self, token: _Token) -> None:
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise ExpressionError(_pointed(self.source, token.column,
+                                           f"nested more than {MAX_NESTING} levels deep"))
+
+    def _count_operator(self) -> None:
+        self.operators += 1
+        if self.operators > MAX_OPERATORS:
+            token = self.tokens[self.index - 1]
+            raise ExpressionError(_pointed(self.source, token.column,
+                                           f"more than {MAX_OPERATORS} operators in one condition; split it up"))
 
     def parse(self) -> Node:
         if not self.tokens:
@@ -139,12 +166,14 @@ class _Parser:
     def _or(self) -> Node:
         node = self._and()
         while self._accept("||"):
+            self._count_operator()
             node = Binary("||", node, self._and())
         return node
 
     def _and(self) -> Node:
         node = self._comparison()
         while self._accept("&&"):
+            self._count_operator()
             node = Binary("&&", node, self._comparison())
         return node
 
@@ -153,6 +182,7 @@ class _Parser:
         token = self._peek()
         op = self._accept(*_COMPARISONS)
         if op is not None:
+            self._count_operator()
             node = Binary(op, node, self._unary())
             if op == "=~" and isinstance(node.right, Literal) and isinstance(node.right.value, str):
                 try:
@@ -164,8 +194,12 @@ class _Parser:
         return node
 
     def _unary(self) -> Node:
-        if self._accept("!"):
-            return Not(self._unary())
+        token = self._peek()
+        if token is not None and self._accept("!"):
+            self._nest(token)
+            node = Not(self._unary())
+            self.nesting -= 1
+            return node
         return self._operand()
 
     def _operand(self) -> Node:
@@ -174,9 +208,11 @@ class _Parser:
             raise ExpressionError(_pointed(self.source, len(self.source), "expression ends too early"))
         self.index += 1
         if token.kind == "op" and token.text == "(":
+            self._nest(token)
             node = self._or()
             if not self._accept(")"):
                 raise ExpressionError(_pointed(self.source, self._column(), "missing ')'"))
+            self.nesting -= 1
             return node
         if token.kind == "var":
             path = token.text[2:-1].strip()

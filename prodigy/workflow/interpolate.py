@@ -11,20 +11,56 @@ Resolution of ``${a.b[0].c}`` (upstream keeps some variables flat, e.g. ``shell.
 
 Values are rendered like upstream: strings raw, ``true``/``false``, numbers as printed, ``null``,
 lists of strings joined with ``", "``, other lists and mappings as compact JSON.
+
+The safe form for shell steps is the ``|sh`` filter: ``${name|sh}`` (also ``${name:-default|sh}``)
+inserts the value as ONE shell word, single-quoted with `shlex.quote`, so a file name such as
+``$(rm -rf ~).md`` stays data. Plain ``${name}`` keeps upstream's behaviour (pasted as is). An
+undefined ``${name|sh}`` is left as written like any other reference; the executor refuses to run a
+shell command that still holds one (`unresolved_quoted`), because the shell would only say
+"Bad substitution".
+
+Names prodigy exports to steps' environments (``PRODIGY_ARG`` and ``PRODIGY_VAR_*``, see
+`prodigy.workflow.outside`) are never interpolated, so ``"$PRODIGY_ARG"`` reaches the shell as
+written and the shell quotes it.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["MISSING", "interpolate", "lookup", "references", "render", "split_path"]
+__all__ = [
+    "ARG_EXPORT",
+    "EXPORT_PREFIX",
+    "MISSING",
+    "Reference",
+    "interpolate",
+    "is_exported_name",
+    "lookup",
+    "parse_reference",
+    "references",
+    "render",
+    "scan",
+    "split_path",
+    "unresolved_quoted",
+]
 
 # `${...}` (anything up to the first `}`) or `$IDENT`.
 REFERENCE: Final = re.compile(r"\$\{([^}]+)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _SEGMENT: Final = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
+SHELL_FILTER: Final = "sh"
+# Environment names prodigy sets for outside values (prodigy.workflow.outside); never interpolated.
+ARG_EXPORT: Final = "PRODIGY_ARG"
+EXPORT_PREFIX: Final = "PRODIGY_VAR_"
+
+
+def is_exported_name(name: str) -> bool:
+    """True for the environment names prodigy exports outside values under."""
+    return name == ARG_EXPORT or name.startswith(EXPORT_PREFIX)
 
 
 class _Missing:
@@ -111,9 +147,52 @@ def render(value: object) -> str:
         return str(value)
 
 
-def _parse_braced(body: str) -> tuple[str, str | None]:
+@dataclass(frozen=True)
+class Reference:
+    """One ``${...}`` or ``$NAME`` in a template."""
+
+    text: str                 # as written, e.g. "${ARG|sh}"
+    name: str                 # "ARG"
+    default: str | None       # the text after ":-", if any
+    quoted: bool              # the |sh filter
+    braced: bool
+    start: int                # offset of the "$" in the template
+
+
+def parse_reference(match: re.Match[str]) -> Reference:
+    braced, bare = match.groups()
+    if bare is not None:
+        return Reference(match.group(0), bare, None, False, False, match.start())
+    body, quoted = braced, False
+    head, bar, tail = braced.rpartition("|")
+    if bar and tail.strip() == SHELL_FILTER:
+        body, quoted = head, True
     name, separator, default = body.partition(":-")
-    return name.strip(), (default if separator else None)
+    return Reference(match.group(0), name.strip(), default if separator else None, quoted, True, match.start())
+
+
+def scan(template: str) -> list[Reference]:
+    """Every reference in ``template``, in order."""
+    if "$" not in template:
+        return []
+    return [parse_reference(match) for match in REFERENCE.finditer(template)]
+
+
+def _resolve(reference: Reference, variables: Mapping[str, object]) -> str | None:
+    """The replacement text for one reference, or None to leave it as written."""
+    if is_exported_name(reference.name):
+        return None
+    if not reference.braced:
+        value = variables.get(reference.name, MISSING)
+        return None if value is MISSING else render(value)
+    value = lookup(reference.name, variables)
+    if value is MISSING or value is None:
+        if reference.default is None:
+            return None
+        text = reference.default
+    else:
+        text = render(value)
+    return shlex.quote(text) if reference.quoted else text
 
 
 def interpolate(template: str, variables: Mapping[str, object]) -> str:
@@ -122,22 +201,17 @@ def interpolate(template: str, variables: Mapping[str, object]) -> str:
         return template
 
     def replace(match: re.Match[str]) -> str:
-        braced, bare = match.groups()
-        if bare is not None:
-            value = variables.get(bare, MISSING)
-            return match.group(0) if value is MISSING else render(value)
-        name, default = _parse_braced(braced)
-        value = lookup(name, variables)
-        if value is MISSING or value is None:
-            return match.group(0) if default is None else default
-        return render(value)
+        resolved = _resolve(parse_reference(match), variables)
+        return match.group(0) if resolved is None else resolved
 
     return REFERENCE.sub(replace, template)
 
 
+def unresolved_quoted(template: str, variables: Mapping[str, object]) -> list[Reference]:
+    """The ``${name|sh}`` references of ``template`` that ``variables`` cannot fill."""
+    return [ref for ref in scan(template) if ref.quoted and _resolve(ref, variables) is None]
+
+
 def references(template: str) -> set[str]:
-    """The variable names a template refers to (defaults stripped), e.g. ``{"shell.output", "ARG"}``."""
-    names: set[str] = set()
-    for braced, bare in REFERENCE.findall(template):
-        names.add(bare if bare else _parse_braced(braced)[0])
-    return names
+    """The variable names a template refers to (defaults and filters stripped), e.g. ``{"shell.output", "ARG"}``."""
+    return {reference.name for reference in scan(template)}

@@ -6,8 +6,11 @@ the JSON text as YAML, which it is). Validation is pydantic (`prodigy.workflow.m
 pydantic error location is mapped back to the node's line so the message reads
 ``wf.yml:7:20: commands[2].on_failure.max_attempts: expected a whole number, got 'three'``.
 
-Everything here is pure apart from reading the one file; nothing is printed. Deprecations and
-ignored keys are returned as `LoadedWorkflow.warnings` for the caller to show.
+Everything here is pure apart from reading the one file (through `prodigy.yaml_input`, which also
+bounds its size, nesting and alias expansion) and remembering its secrets for masking
+(`prodigy.redact`); nothing is printed. Deprecations, ignored keys and shell commands that paste
+outside values in unquoted (`prodigy.workflow.shell_lint`) are returned as `LoadedWorkflow.warnings`
+for the caller to show.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from prodigy import redact, yaml_input
 from prodigy.errors import WorkflowFileError
 from prodigy.workflow import compat
 from prodigy.workflow.model import Workflow, WorkflowDocument
+from prodigy.workflow.shell_lint import unquoted_outside_warnings
 
 __all__ = ["LoadedWorkflow", "MAX_REPORTED_ERRORS", "deprecated_step_warnings", "format_errors", "is_mapreduce_document",
            "load_workflow",
@@ -62,22 +67,24 @@ class _Position:
 
 def load_workflow(path: Path) -> LoadedWorkflow:
     """Read and validate ``path``; raises WorkflowFileError (exit 2) for anything wrong with it."""
-    return parse_workflow(read_workflow_text(path), path)
+    loaded = parse_workflow(read_workflow_text(path), path, limits=yaml_input.workflow_limits())
+    # Remembered for the whole process: crash logs and the run index mask these values too.
+    redact.remember(loaded.workflow.secrets.values())
+    return loaded
 
 
 def read_workflow_text(path: Path) -> str:
     """The text of a workflow file; WorkflowFileError (exit 2) when it cannot be read."""
+    limits = yaml_input.workflow_limits()
     try:
-        return path.read_text(encoding="utf-8")
+        return yaml_input.read_text_file(path, what="Workflow file", limits=limits, error=WorkflowFileError)
     except FileNotFoundError:
         raise WorkflowFileError(f"Workflow file not found: {path}", hint=_nearby_workflows_hint(path)) from None
     except IsADirectoryError:
         raise WorkflowFileError(f"Workflow path is a directory, not a file: {path}",
                                 hint=_nearby_workflows_hint(path / "workflow.yml")) from None
-    except UnicodeDecodeError as error:
-        raise WorkflowFileError(f"Workflow file {path} is not UTF-8 text ({error.reason})") from None
     except OSError as error:
-        raise WorkflowFileError(f"Cannot read workflow file {path}: {error.strerror}") from None
+        raise WorkflowFileError(f"Cannot read workflow file {path}: {error.strerror or error}") from None
 
 
 def _nearby_workflows_hint(path: Path, limit: int = 5) -> str:
@@ -92,12 +99,16 @@ def _nearby_workflows_hint(path: Path, limit: int = 5) -> str:
     return f"workflow files nearby: {names}{more}"
 
 
-def read_document(text: str, path: Path) -> tuple[Any, Any]:
-    """Parse ``text`` (YAML or JSON by the suffix of ``path``): plain data plus a tree with positions."""
+def read_document(text: str, path: Path, *, limits: yaml_input.Limits | None = None) -> tuple[Any, Any]:
+    """Parse ``text`` (YAML or JSON by the suffix of ``path``): plain data plus a tree with positions.
+    Nesting depth and alias expansion are checked on the parser's events first (``limits``)."""
+    limits = limits or yaml_input.Limits()
     if path.suffix.lower() in YAML_SUFFIXES:
+        yaml_input.check_yaml_structure(text, path, what="Workflow file", limits=limits, error=WorkflowFileError)
         tree = _parse_yaml(text, path)
         data = _plain(tree)
     else:
+        yaml_input.check_json_depth(text, path, what="Workflow file", limits=limits, error=WorkflowFileError)
         data, tree = _parse_json(text, path)
     if data is None or (isinstance(data, str) and not data.strip()):
         raise WorkflowFileError(f"Workflow file {path} is empty", hint=_STEPS_HINT)
@@ -109,9 +120,9 @@ def is_mapreduce_document(data: Any) -> bool:
     return isinstance(data, dict) and data.get("mode") == "mapreduce"
 
 
-def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
+def parse_workflow(text: str, path: Path, *, limits: yaml_input.Limits | None = None) -> LoadedWorkflow:
     """Validate standard-workflow ``text`` as if read from ``path`` (the suffix picks YAML or JSON)."""
-    data, tree = read_document(text, path)
+    data, tree = read_document(text, path, limits=limits)
     if is_mapreduce_document(data):
         raise WorkflowFileError(
             f"{path} is a MapReduce workflow (`mode: mapreduce`); this command takes a standard workflow",
@@ -146,7 +157,9 @@ def parse_workflow(text: str, path: Path) -> LoadedWorkflow:
         raise WorkflowFileError(format_errors(error.errors(), tree, path, bare_list=bare_list)) from None
     workflow = Workflow.from_document(document, source=path, default_name=path.stem)
     warnings = [_ignored_key_warning(tree, key, known, path) for key in ignored]
-    return LoadedWorkflow(workflow=workflow, warnings=warnings + _warnings(tree, document, path), text=text)
+    warnings += _warnings(tree, document, path)
+    warnings += unquoted_outside_warnings(tree if tree is not None else data, workflow, path)
+    return LoadedWorkflow(workflow=workflow, warnings=warnings, text=text)
 
 
 def _ignored_key_warning(tree: Any, key: str, known: set[str], path: Path) -> str:

@@ -32,6 +32,7 @@ from prodigy.workflow.loader import (
     read_workflow_text,
 )
 from prodigy.workflow.mapreduce import MapReduceDocument, MapReduceWorkflow
+from prodigy.workflow.shell_lint import unquoted_outside_warnings
 
 __all__ = ["LoadedMapReduce", "is_mapreduce_file", "load_any", "load_mapreduce", "parse_any", "parse_mapreduce"]
 
@@ -98,8 +99,10 @@ def _validate(data: dict[str, Any], tree: Any, path: Path) -> LoadedMapReduce:
     except ValidationError as error:
         raise WorkflowFileError(format_errors(error.errors(), tree, path, root=MapReduceDocument)) from None
     workflow = MapReduceWorkflow.from_document(document, source=path)
+    # Work items are outside values too: `${item.field}` pasted into a shell command is shell code.
     return LoadedMapReduce(workflow, warnings + deprecated_step_warnings(tree, path)
-                           + _compatibility_warnings(document, data, tree, path))
+                           + _compatibility_warnings(document, data, tree, path)
+                           + unquoted_outside_warnings(tree if tree is not None else data, workflow, path))
 
 
 def _where(tree: Any, loc: Sequence[int | str], path: Path) -> str:

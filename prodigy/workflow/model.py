@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from prodigy.workflow import compat, expressions, step_options
@@ -372,6 +372,19 @@ class MergeBlock:
     timeout: int | None = None
 
 
+def _absolute_directory(value: str) -> str:
+    if not (value.startswith(("/", "~"))):
+        raise PydanticCustomError(
+            "outside_path", "expected an absolute directory (/path or ~/path) outside the worktree, got '{value}'",
+            {"value": value})
+    return value
+
+
+# `outside_paths:` the only way a workflow lets write_file, output_file, working_dir and --map reach
+# beyond the worktree/repository (prodigy.local.containment); each entry is an absolute directory.
+OutsidePath = Annotated[NonEmptyText, AfterValidator(_absolute_directory)]
+
+
 class WorkflowDocument(StrictModel):
     """The object shape of a workflow file (a bare list of steps is wrapped into ``commands``)."""
 
@@ -380,6 +393,7 @@ class WorkflowDocument(StrictModel):
     commands: list[Step] = Field(min_length=1)
     env: dict[str, EnvInput] = Field(default_factory=dict)
     secrets: dict[str, SecretInput] = Field(default_factory=dict)
+    outside_paths: list[OutsidePath] = Field(default_factory=list)
     env_files: list[str] = Field(default_factory=list)
     profiles: dict[str, Any] = Field(default_factory=dict)
     merge: MergeInput | None = None
@@ -394,6 +408,7 @@ class Workflow(StrictModel):
     secrets: dict[str, str] = Field(default_factory=dict)
     # Structured env/secrets values worked out when the run starts (prodigy.workflow.env_values).
     computed_env: dict[str, ComputedValue] = Field(default_factory=dict)
+    outside_paths: tuple[str, ...] = ()
     merge: MergeBlock | None = None
     source: Path | None = None
 
@@ -411,6 +426,7 @@ class Workflow(StrictModel):
             env=env,
             secrets=secrets,
             computed_env=computed,
+            outside_paths=tuple(document.outside_paths),
             merge=merge,
             source=source,
         )

@@ -11,6 +11,9 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from prodigy.errors import UsageError
+from prodigy.redact import MASK, Redactor
+from prodigy.yaml_input import Limits, check_json_depth
 from prodigy.workflow.model import CaptureFormat, StepKind
 
 __all__ = [
@@ -23,7 +26,9 @@ __all__ = [
     "standard_variables",
 ]
 
-MASK = "***REDACTED***"
+
+
+CAPTURE_LIMITS = Limits(max_depth=64)
 
 
 class CaptureError(ValueError):
@@ -87,7 +92,12 @@ def parse_capture(output: str, capture_format: CaptureFormat | str = CaptureForm
     text = output.strip()
     if fmt is CaptureFormat.JSON:
         try:
+            # Python's JSON parser recurses: deeply nested output would exhaust the stack.
+            check_json_depth(text, Path("output"), what="captured", limits=CAPTURE_LIMITS, error=UsageError)
             return json.loads(text)
+        except UsageError:
+            raise CaptureError(f"output is JSON nested more than {CAPTURE_LIMITS.max_depth} levels deep: "
+                               f"{_clip(text)}") from None
         except json.JSONDecodeError as error:
             raise CaptureError(f"output is not valid JSON ({error.msg} at line {error.lineno}): {_clip(text)}") from None
     if fmt is CaptureFormat.NUMBER:
@@ -108,11 +118,5 @@ def _clip(text: str, limit: int = 80) -> str:
 
 
 def mask_secrets(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of a secret value in ``text`` (longest first, so overlaps mask fully).
-
-    Values shorter than 4 characters are left alone: masking ``1`` or ``on`` everywhere would
-    garble output without protecting anything.
-    """
-    for value in sorted({secret for secret in secrets if len(secret) >= 4}, key=len, reverse=True):
-        text = text.replace(value, MASK)
-    return text
+    """Replace every occurrence of a secret value in ``text`` (the rule is `prodigy.redact.Redactor`)."""
+    return Redactor.of(secrets).text(text)

@@ -21,9 +21,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from prodigy import paths
+from prodigy import paths, yaml_input
 from prodigy.errors import ConfigError
 from prodigy.k8s.config.schema import KubernetesConfig
 
@@ -41,15 +41,25 @@ def load_kubernetes_config(path: Path | None = None) -> LoadedConfig:
     """Read ``$PRODIGY_HOME/kubernetes.yaml``. A missing file is an empty configuration."""
     path = path or paths.kubernetes_config_file()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yaml_input.read_text_file(path, what="the cluster configuration", limits=CONFIG_LIMITS,
+                                         error=ConfigError)
     except FileNotFoundError:
         return LoadedConfig(KubernetesConfig(), path, exists=False)
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     return LoadedConfig(parse_kubernetes_config(text, path), path, exists=True)
 
 
+# A kubernetes.yaml names a few clusters; anything near these limits is not one.
+CONFIG_LIMITS = yaml_input.Limits(max_bytes=1024 * 1024, max_depth=32, max_nodes=50_000)
+
+
 def parse_kubernetes_config(text: str, path: Path) -> KubernetesConfig:
+    if "\x00" in text:
+        raise ConfigError(f"the cluster configuration {path} contains a NUL byte",
+                          hint="a YAML file is text: remove the NUL byte")
+    yaml_input.check_yaml_structure(text, path, what="the cluster configuration", limits=CONFIG_LIMITS,
+                                    error=ConfigError)
     yaml = YAML(typ="rt", pure=True)
     try:
         document = yaml.load(text)
@@ -59,6 +69,9 @@ def parse_kubernetes_config(text: str, path: Path) -> KubernetesConfig:
         problem = exc.problem or "invalid YAML"
         raise ConfigError(f"{path}{line}: {problem}",
                           hint="fix the YAML syntax; see docs/kubernetes/configuration.md") from None
+    except YAMLError as exc:   # e.g. a control character the YAML reader refuses
+        raise ConfigError(f"{path}: {' '.join(str(exc).split())}",
+                          hint="fix the file; see docs/kubernetes/configuration.md") from None
     if document is None:
         return KubernetesConfig()
     if not isinstance(document, Mapping):

@@ -16,7 +16,6 @@ Lines without the prefix are ignored: the results container may also print notes
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -71,6 +70,11 @@ def decode_frames(lines: Iterable[str], sink: IO[bytes]) -> DecodeOutcome:
     return state.finish()
 
 
+def _is_number(text: str) -> bool:
+    # str.isdigit() accepts "²" and other digits int() rejects; the sender writes ASCII only.
+    return text.isascii() and text.isdigit()
+
+
 class _Decoder:
     def __init__(self, sink: IO[bytes]) -> None:
         self.sink = sink
@@ -102,12 +106,12 @@ class _Decoder:
 
     def _data(self, rest: str) -> None:
         seq_text, _, payload = rest.partition(" ")
-        if not seq_text.isdigit() or int(seq_text) != self.seq:
+        if not _is_number(seq_text) or int(seq_text) != self.seq:
             raise TransportError(f"result stream is damaged: expected line {self.seq}, got {seq_text!r}",
                                  hint="collect again with `prodigy cluster collect <session>` while the Job exists")
         try:
             block = base64.b64decode(payload, validate=True)
-        except binascii.Error as exc:
+        except ValueError as exc:   # binascii.Error, or text that is not ASCII at all
             raise TransportError(f"result stream is damaged at line {self.seq}: {exc}") from exc
         self.digest.update(block)
         self.size += len(block)
@@ -116,7 +120,7 @@ class _Decoder:
 
     def _end(self, rest: str) -> None:
         fields = rest.split()
-        if len(fields) != 3 or not fields[0].isdigit() or not fields[2].isdigit():
+        if len(fields) != 3 or not _is_number(fields[0]) or not _is_number(fields[2]):
             raise TransportError(f"result stream has a malformed trailer: {rest!r}")
         size, sha, count = int(fields[0]), fields[1], int(fields[2])
         if count != self.seq or size != self.size or sha != self.digest.hexdigest():

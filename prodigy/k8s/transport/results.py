@@ -16,6 +16,7 @@ Hand-off inside the pod goes through the shared emptyDir, never the network:
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tarfile
 import tempfile
@@ -23,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from prodigy.errors import GitError
@@ -38,6 +39,9 @@ HEARTBEAT_FILE = "heartbeat"
 SUMMARY_MEMBER = "result.json"
 BUNDLE_MEMBER = "commits.bundle"
 STATE_PREFIX = "state/"
+CARRIERS = ("bundle", "push", "none")
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_BRANCH = re.compile(r"prodigy-session-[A-Za-z0-9][A-Za-z0-9._-]*")
 # Base64 grows 4/3: 7 MiB of bundle stays under the kubelet's default 10 MiB log rotation size.
 LOG_CHANNEL_SAFE_BYTES = 7 * MIB
 
@@ -56,12 +60,23 @@ class ResultSummary:
 
     @classmethod
     def from_json(cls, text: str) -> ResultSummary:
+        """Parse and check the pod's summary: its SHAs and branch go to git, so they must be what they claim."""
         try:
             raw = json.loads(text)
-            return cls(raw["base_sha"], raw["head_sha"], raw["branch"], int(raw["exit_code"]),
-                       int(raw["commits"]), raw["carried_by"])
+            summary = cls(raw["base_sha"], raw["head_sha"], raw["branch"], int(raw["exit_code"]),
+                          int(raw["commits"]), raw["carried_by"])
         except (ValueError, KeyError, TypeError) as exc:
             raise TransportError(f"result summary is malformed: {exc}") from exc
+        for name in ("base_sha", "head_sha"):
+            value = getattr(summary, name)
+            if not isinstance(value, str) or not _SHA.fullmatch(value):
+                raise TransportError(f"result summary is malformed: {name} {value!r} is not a commit id")
+        if not isinstance(summary.branch, str) or not _BRANCH.fullmatch(summary.branch):
+            raise TransportError(f"result summary is malformed: branch {summary.branch!r} is not a session branch")
+        if summary.carried_by not in CARRIERS:
+            raise TransportError(f"result summary is malformed: carried_by {summary.carried_by!r} is not one of "
+                                 f"{', '.join(CARRIERS)}")
+        return summary
 
 
 # ---------------------------------------------------------------- pod: the agent container
@@ -218,9 +233,38 @@ def read_summary(result_tar: Path) -> ResultSummary:
             member = tar.extractfile(SUMMARY_MEMBER)
             if member is None:
                 raise KeyError(SUMMARY_MEMBER)
-            return ResultSummary.from_json(member.read().decode())
-    except (tarfile.TarError, KeyError) as exc:
+            return ResultSummary.from_json(member.read().decode("utf-8"))
+    except (tarfile.TarError, KeyError, OSError, UnicodeDecodeError) as exc:
         raise TransportError(f"result archive {result_tar} is unreadable: {exc}") from exc
+
+
+def check_archive(tar: tarfile.TarFile, summary: ResultSummary) -> None:
+    """Every member is one prodigy writes, every path stays inside its place, before anything is used.
+
+    Raised here, a problem leaves the user's branch and state directory exactly as they were.
+    """
+    seen: set[str] = set()
+    try:
+        members = tar.getmembers()
+    except (tarfile.TarError, OSError) as exc:
+        raise TransportError(f"the result archive is damaged: {exc}") from exc
+    for member in members:
+        name = member.name
+        if name in (SUMMARY_MEMBER, BUNDLE_MEMBER):
+            if not member.isfile() or name in seen:
+                raise TransportError(f"the result archive's {name} is not a single regular file")
+        elif name.startswith(STATE_PREFIX):
+            relative = PurePosixPath(name[len(STATE_PREFIX):])
+            if (not relative.parts or relative.is_absolute() or ".." in relative.parts
+                    or not (member.isfile() or member.isdir())):
+                raise TransportError(f"the result archive holds {name!r}, which would land outside the session's "
+                                     "state directory (or is not a plain file); nothing was applied")
+        else:
+            raise TransportError(f"the result archive holds an unexpected member {name!r}; nothing was applied")
+        seen.add(name)
+    if summary.carried_by == "bundle" and BUNDLE_MEMBER not in seen:
+        raise TransportError(f"the result says its commits travel as {BUNDLE_MEMBER}, but the archive lacks it; "
+                             "nothing was applied")
 
 
 def import_results(
@@ -243,27 +287,40 @@ def import_results(
     # Under the repository lock: the session branch (and a worktree that has it checked out)
     # moves here, while other runs of the same repository create, merge and remove theirs.
     with gitops.locked(repo, f"landing the commits of {branch}"), \
-            tempfile.TemporaryDirectory(prefix="prodigy-import-") as scratch, tarfile.open(result_tar, "r:") as tar:
-        if summary.carried_by == "bundle":
-            bundle = Path(scratch) / BUNDLE_MEMBER
-            _extract_member(tar, BUNDLE_MEMBER, bundle)
-            verify = git("bundle", "verify", "--quiet", str(bundle), cwd=repo, check=False)
-            if not verify.ok:
-                raise TransportError(f"the returned commits do not apply to this repository: {verify.stderr.strip()}")
-            git("fetch", "--quiet", "--no-tags", "--", str(bundle), f"+refs/heads/{branch}:{incoming}", cwd=repo)
-        elif summary.carried_by == "push":
-            if fetch_pushed is None:
-                raise TransportError("the pod pushed its commits but no remote was given to fetch them from")
-            fetch_pushed(incoming)
-        else:
-            git("update-ref", "--", incoming, summary.base_sha, cwd=repo)
+            tempfile.TemporaryDirectory(prefix="prodigy-import-") as scratch, _open_archive(result_tar) as tar:
+        check_archive(tar, summary)
+        # Everything that can be wrong with the archive is found before the branch moves.
+        staged_state = Path(scratch) / "state"
+        if state_dest is not None:
+            _extract_state(tar, staged_state)
         try:
+            if summary.carried_by == "bundle":
+                bundle = Path(scratch) / BUNDLE_MEMBER
+                _extract_member(tar, BUNDLE_MEMBER, bundle)
+                verify = git("bundle", "verify", "--quiet", str(bundle), cwd=repo, check=False)
+                if not verify.ok:
+                    raise TransportError("the returned commits do not apply to this repository: "
+                                         f"{verify.stderr.strip() or 'not a git bundle'}")
+                git("fetch", "--quiet", "--no-tags", "--", str(bundle), f"+refs/heads/{branch}:{incoming}", cwd=repo)
+            elif summary.carried_by == "push":
+                if fetch_pushed is None:
+                    raise TransportError("the pod pushed its commits but no remote was given to fetch them from")
+                fetch_pushed(incoming)
+            else:
+                git("update-ref", "--", incoming, summary.base_sha, cwd=repo)
             _advance_branch(repo, branch, incoming, summary)
         finally:
             git("update-ref", "-d", "--", incoming, cwd=repo, check=False)
         if state_dest is not None:
-            _extract_state(tar, state_dest)
+            _install_state(staged_state, state_dest)
     return summary
+
+
+def _open_archive(result_tar: Path) -> tarfile.TarFile:
+    try:
+        return tarfile.open(result_tar, "r:")
+    except (tarfile.TarError, OSError) as exc:
+        raise TransportError(f"result archive {result_tar} is unreadable: {exc}") from exc
 
 
 def _advance_branch(repo: Path, branch: str, incoming: str, summary: ResultSummary) -> None:
@@ -290,17 +347,31 @@ def _advance_branch(repo: Path, branch: str, incoming: str, summary: ResultSumma
 
 
 def _extract_member(tar: tarfile.TarFile, name: str, dest: Path) -> None:
-    source = tar.extractfile(name)
-    if source is None:
-        raise TransportError(f"result archive lacks {name}")
-    with source, dest.open("wb") as sink:
-        shutil.copyfileobj(source, sink)
+    try:
+        source = tar.extractfile(name)
+        if source is None:
+            raise KeyError(name)
+        with source, dest.open("wb") as sink:
+            shutil.copyfileobj(source, sink)
+    except (KeyError, tarfile.TarError, OSError) as exc:
+        raise TransportError(f"result archive lacks a readable {name}: {exc}") from exc
 
 
 def _extract_state(tar: tarfile.TarFile, dest: Path) -> None:
+    """The archive's ``state/`` files into ``dest`` (members already checked by `check_archive`)."""
     dest.mkdir(parents=True, exist_ok=True)
-    for member in tar.getmembers():
-        if member.isfile() and member.name.startswith(STATE_PREFIX):
-            member.name = member.name[len(STATE_PREFIX):]
-            tar.extract(member, dest, filter="data")
+    try:
+        for member in tar.getmembers():
+            if member.isfile() and member.name.startswith(STATE_PREFIX):
+                member.name = member.name[len(STATE_PREFIX):]
+                tar.extract(member, dest, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise TransportError(f"the result archive's state files cannot be unpacked: {exc}; nothing was applied") \
+            from exc
+
+
+def _install_state(staged: Path, dest: Path) -> None:
+    """Copy the unpacked state over ``dest`` (files the archive has win; others stay)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(staged, dest, dirs_exist_ok=True)
 

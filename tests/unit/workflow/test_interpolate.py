@@ -148,3 +148,50 @@ def test_every_bare_reference_left_in_the_output_was_unresolvable(text: str, var
     result = interpolate(text, variables)
     for match in re.finditer(r"\$([A-Za-z_][A-Za-z0-9_]*)", result):
         assert match.group(1) not in variables
+
+
+# -- the |sh filter and exported names (issue 10) ---------------------------------------------------
+
+from prodigy.workflow.interpolate import scan, unresolved_quoted  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("cat ${ARG|sh}", "cat 42"),
+        ("cat ${file|sh}", "cat '$(touch pwned) it'\"'\"'s.md'"),
+        ("${ file | sh }", "'$(touch pwned) it'\"'\"'s.md'"),
+        ("${undefined:-a b|sh}", "'a b'"),
+        ("${undefined:-|sh}", "''"),
+        ("${nothing:-x|sh}", "x"),
+        ("${names|sh}", "'a, b, c'"),
+        ("${obj|sh}", "'{\"k\":\"v\",\"n\":1}'"),
+        ("${empty|sh}", "''"),
+        # Undefined without a default: left as written (the executor refuses to run it).
+        ("echo ${undefined|sh}", "echo ${undefined|sh}"),
+        # Only `|sh` is a filter; anything else is part of the name (and so unresolved).
+        ("${ARG|json}", "${ARG|json}"),
+        ("${undefined:-a|b}", "a|b"),
+        # Names prodigy exports are never interpolated, even when a variable has that name.
+        ("echo \"$PRODIGY_ARG\" ${PRODIGY_VAR_X} ${PRODIGY_VAR_Y:-d}", "echo \"$PRODIGY_ARG\" ${PRODIGY_VAR_X} ${PRODIGY_VAR_Y:-d}"),
+    ],
+)
+def test_shell_filter_and_exported_names(template: str, expected: str) -> None:
+    variables = {**VARIABLES, "file": "$(touch pwned) it's.md", "PRODIGY_ARG": "no", "PRODIGY_VAR_X": "no"}
+    assert interpolate(template, variables) == expected
+
+
+def test_references_are_parsed_with_default_and_filter() -> None:
+    [reference] = scan("x ${ a.b[0]:-d e|sh } y")
+    assert (reference.name, reference.default, reference.quoted, reference.braced, reference.start) == \
+        ("a.b[0]", "d e", True, True, 2)
+    assert [ref.text for ref in unresolved_quoted("${ARG|sh} ${x|sh} ${y} ${z:-|sh}", {"ARG": "1"})] == ["${x|sh}"]
+    assert references("${shell.output|sh} $ARG ${x:-d|sh}") == {"shell.output", "ARG", "x"}
+    assert [ref.braced for ref in scan("$ARG ${ARG}")] == [False, True]
+
+
+@given(st.text(max_size=80).filter(lambda text: "\x00" not in text))
+def test_a_quoted_value_survives_the_shell_as_one_word(value: str) -> None:
+    import shlex
+
+    assert shlex.split(interpolate("printf %s ${v|sh}", {"v": value})) == ["printf", "%s", value]

@@ -34,7 +34,7 @@ mode: mapreduce
 map:
   input: items.json
   agent_template:
-    - shell: echo ${item}
+    - shell: echo ${item|sh}
 """
 
 

@@ -24,7 +24,7 @@ def test_plan_for_the_implement_fixture() -> None:
                                         "/prodigy-debug-test-failure") for line in lines)
     assert lines[-4:] == [
         "Merge:",
-        "   1. shell: git log --oneline ${merge.target_branch}..${merge.source_branch}",
+        "   1. shell: git log --oneline ${merge.target_branch|sh}..${merge.source_branch|sh}",
         "   2. claude: /prodigy-merge-worktree ${merge.source_branch} ${merge.target_branch}",
         "Dry run: nothing was executed.",
     ]
