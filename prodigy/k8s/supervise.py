@@ -33,7 +33,7 @@ from typing import Any
 from prodigy.k8s.cancel import CANCEL_WAIT_SECONDS, Interrupts, delete_run
 from prodigy.k8s.clients import Kube
 from prodigy.k8s.errors import Forbidden, KubeError
-from prodigy.k8s.logs import LogFollower, LogSource, container_state
+from prodigy.k8s.logs import LogCut, LogFollower, LogSource, container_state
 from prodigy.k8s.transport.podspec import QUIET_CONTAINERS
 from prodigy.k8s.config.resolve import GraceWindows
 from prodigy.k8s.diagnose import Diagnosis, diagnose, pod_phase_summary
@@ -81,7 +81,7 @@ class Supervisor:
                  grace: GraceWindows, containers: int = 1, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  drain_seconds: float = DRAIN_SECONDS, cancel_wait_seconds: float = CANCEL_WAIT_SECONDS,
-                 keep_on_failure: bool = False) -> None:
+                 keep_on_failure: bool = False, log_cut: LogCut | None = None) -> None:
         self.kube = kube
         self.run_ref = run
         self.display = display
@@ -90,6 +90,7 @@ class Supervisor:
         self.drain_seconds = drain_seconds
         self.cancel_wait_seconds = cancel_wait_seconds
         self.keep_on_failure = keep_on_failure
+        self.log_cut = log_cut       # attached to a running run: its output from then on (logs.LogCut)
         self.multi_container = containers > 1
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.stop = threading.Event()
@@ -100,6 +101,7 @@ class Supervisor:
         self.job: dict[str, Any] | None = None
         self.job_deleted = False
         self.pods: dict[str, dict[str, Any]] = {}
+        self.pods_listed = False                    # the pod watch's first list arrived
         self.followers: dict[str, LogFollower] = {}
         self.tails: dict[str, list[str]] = {}
         self.started = clock()
@@ -196,6 +198,7 @@ class Supervisor:
         else:
             if event.type == "SYNC":
                 self.pods = {p["metadata"]["uid"]: p for p in event.items}
+                self.pods_listed = True
             elif event.type == "DELETED" and event.obj is not None:
                 self.pods.pop(event.obj["metadata"]["uid"], None)
             elif event.obj is not None:
@@ -236,7 +239,8 @@ class Supervisor:
                 source = LogSource(self.run_ref.namespace, meta["name"], cname,
                                    label=f"[{key}] " if self.multi_container else "")
                 follower = LogFollower(self.kube, source, self._emitter(tail), stop=self.stop,
-                                       on_error=self.display.info)
+                                       on_error=self.display.info,
+                                       after=self.log_cut.start_for(cname) if self.log_cut else None)
                 self.followers[key] = follower
                 follower.start()
 
@@ -278,7 +282,9 @@ class Supervisor:
                    propagation="Foreground")
         deadline = self.clock() + self.cancel_wait_seconds
         while not self.interrupts.force.is_set():
-            if not self.pods and (self.job_deleted or self.job is None):
+            # Before the first list, "no pods" only means "not known yet" (a cancel requested
+            # before supervision began): wait for it, so the pod's grace-period export is not missed.
+            if self.pods_listed and not self.pods and (self.job_deleted or self.job is None):
                 break
             remaining = deadline - self.clock()
             if remaining <= 0:
