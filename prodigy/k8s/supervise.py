@@ -143,7 +143,9 @@ class Supervisor:
             now = self.clock()
             self._refresh_status(now)
             end = job_end(self.job)
-            if end is not None:
+            # A Job seen already over (a client attaching to a finished run) is finished once its
+            # pods are known too: their logs and the agent's report come from them.
+            if end is not None and self.pods_listed:
                 return self._finish(end)
             if self.job_deleted:
                 return SupervisionResult(RunOutcome.FAILED, "the Job was deleted outside prodigy",
