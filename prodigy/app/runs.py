@@ -86,8 +86,9 @@ class RunsTable:
 
     def snapshot(self) -> Snapshot:
         sessions = Sessions.read()
-        records = select_records(runindex.join_runs(runindex.read_lines()), repo=self.repo, cluster=self.cluster,
-                                 session_repos=sessions.repos, limit=self.limit)
+        index = runindex.join_runs(runindex.read_lines())
+        records = select_records(index, repo=self.repo, cluster=self.cluster, session_repos=sessions.repos,
+                                 limit=self.limit)
         collected = sessions.collected_by_run(records)
         wanted: dict[Key, set[str]] = defaultdict(set)
         for record in records:
@@ -97,12 +98,14 @@ class RunsTable:
         rows = runview.build_rows(records, collected, live, datetime.now(UTC))
         notes = [f"cluster {key[0]} (namespace {key[1]}) could not be read: {group.error}"
                  for key, group in sorted(live.items()) if group.error]
-        if not records:
-            where = f" of {self.repo}" if self.repo is not None else ""
-            notes.append(f"(runs{where} only; --all shows every repository's)" if self.repo is not None else "")
+        if self.repo is not None:
+            others = len(select_records(index, repo=None, cluster=self.cluster, session_repos={}, limit=len(index)))
+            others -= len(select_records(index, repo=self.repo, cluster=self.cluster, session_repos=sessions.repos,
+                                         limit=len(index)))
+            if others:
+                notes.append(f"({others} more run(s) from other repositories: prodigy cluster runs --all)")
         state = tuple((row.run_id, row.phase, row.step, row.outcome, row.collected) for row in rows)
-        return Snapshot(runview.format_table(rows, notes=[n for n in notes if n]), any(row.active for row in rows),
-                        state)
+        return Snapshot(runview.format_table(rows, notes=notes), any(row.active for row in rows), state)
 
     def close(self) -> None:
         self.reader.close()

@@ -128,3 +128,16 @@ def test_a_detached_submission_says_how_to_find_the_run_again() -> None:
                                                 "prodigy cluster attach k3x9q2m7ab",
                                                 "prodigy cluster cancel k3x9q2m7ab"]
     assert len({p.start(3) for p in parts if p}) == 1        # the descriptions line up
+
+
+def test_detach_needs_a_cluster_and_no_resume() -> None:
+    from prodigy.app.run import check_detach
+    from prodigy.errors import UsageError
+    from prodigy.options import RunOptions
+
+    with pytest.raises(UsageError, match="--detach needs --cluster NAME"):
+        check_detach(RunOptions(workflow_path=Path("w.yml"), repo_path=Path("."), detach=True))
+    with pytest.raises(UsageError, match="--detach cannot be combined with --resume"):
+        check_detach(RunOptions(workflow_path=Path("w.yml"), repo_path=Path("."), detach=True, cluster="dev",
+                                resume_session="session-1"))
+    check_detach(RunOptions(workflow_path=Path("w.yml"), repo_path=Path("."), detach=True, cluster="dev"))
