@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TextIO
 
-from prodigy.app.existing import claim, find_cluster_session, reload, report_collected, submitted_workflow
+from prodigy.app.existing import claim, find_cluster_session, reload, report_collected
 from prodigy.app.finish import FinishPrefs
 from prodigy.app.run import drive
-from prodigy.errors import EXIT_OK
+from prodigy.errors import EXIT_OK, ProdigyError, WorkflowFileError
 from prodigy.k8s.executor import ClusterExecutor
 from prodigy.repo.placement import ClusterPlacement
+from prodigy.repo.worktrees import Session
 from prodigy.ui.console import Console
+from prodigy.workflow.loader import parse_workflow
+from prodigy.workflow.model import Workflow
 
 
 def attach(name: str, *, yes: bool = False, verbosity: int = 0, history: bool = False, stdin: TextIO | None = None,
@@ -55,3 +59,21 @@ def _banner(executor: ClusterExecutor, placement: ClusterPlacement) -> str:
     at = f", at step {step.describe(60)}" if step is not None else ""
     return (f"Attached to {where}{at}. Ctrl+C cancels the run and keeps its commits; "
             f"`prodigy cluster logs {placement.run_id} -f` only watches")
+
+
+def submitted_workflow(text: str | None, session: Session, console: Console) -> Workflow | None:
+    """The workflow a run was submitted with: the text its ConfigMap holds (the file may have been
+    edited since, and its `merge:` block must be the one the run read), else the file."""
+    path = Path(session.metadata.workflow_path or "workflow.yml")
+    if text is not None:
+        try:
+            return parse_workflow(text, path).workflow
+        except WorkflowFileError:
+            pass
+    try:
+        return parse_workflow(path.read_text(encoding="utf-8"), path).workflow
+    except (OSError, ProdigyError) as exc:
+        why = exc.message if isinstance(exc, ProdigyError) else str(exc)
+        console.warn(f"the workflow of session {session.id} cannot be read ({why.splitlines()[0]}); "
+                     "a merge: block it has will not run")
+        return None

@@ -1,5 +1,5 @@
-"""A cluster run submitted earlier (``cook --detach``, or a client that died): find it, claim
-it, read the workflow it was submitted with. Shared by attach, cancel, logs and collect.
+"""A cluster run submitted earlier (``cook --detach``, or a client that died): find it and claim
+it. Shared by attach, cancel, logs, runs and collect.
 
 One client finishes a run. Whoever follows a run to its end (the submitting `cook`, `cluster
 attach`, `cluster cancel`, `cluster collect`, `resume`) holds the session's lock
@@ -13,18 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
 from prodigy import paths
-from prodigy.errors import ProdigyError, UsageError, WorkflowFileError
+from prodigy.errors import UsageError
 from prodigy.k8s.runindex import RunRecord, join_runs, read_lines
 from prodigy.repo import worktrees
 from prodigy.repo.locks import SessionBusy, session_lock
 from prodigy.repo.placement import ClusterPlacement, placement_of
 from prodigy.repo.worktrees import Session, SessionStatus
 from prodigy.ui.console import Console
-from prodigy.workflow.loader import parse_workflow
-from prodigy.workflow.model import Workflow
 
 RUNS_HINT = "`prodigy cluster runs` lists run ids (--all: of every repository); `prodigy worktree ls` lists sessions"
 
@@ -106,21 +103,3 @@ def report_collected(session: Session, placement: ClusterPlacement, console: Con
         console.outcome(f"Merge them with: prodigy worktree merge {session.id}")
     elif status in (SessionStatus.FAILED, SessionStatus.INTERRUPTED, SessionStatus.IN_PROGRESS):
         console.outcome(f"Resume with: prodigy resume {session.id}")
-
-
-def submitted_workflow(text: str | None, session: Session, console: Console) -> Workflow | None:
-    """The workflow a run was submitted with: the text its ConfigMap holds (the file may have been
-    edited since, and its `merge:` block must be the one the run read), else the file."""
-    path = Path(session.metadata.workflow_path or "workflow.yml")
-    if text is not None:
-        try:
-            return parse_workflow(text, path).workflow
-        except WorkflowFileError:
-            pass
-    try:
-        return parse_workflow(path.read_text(encoding="utf-8"), path).workflow
-    except (OSError, ProdigyError) as exc:
-        why = exc.message if isinstance(exc, ProdigyError) else str(exc)
-        console.warn(f"the workflow of session {session.id} cannot be read ({why.splitlines()[0]}); "
-                     "a merge: block it has will not run")
-        return None

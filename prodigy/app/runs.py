@@ -47,7 +47,7 @@ class Sessions:
 
     collected: dict[str, str]     # run id -> yes | no (the session's current run)
     repos: dict[str, str]         # run id -> repository
-    removed: dict[str, str]       # session id -> merged | removed (sessions that are gone)
+    removed: dict[str, str]       # session id -> merged | yes | removed (sessions that are gone)
 
     @classmethod
     def read(cls) -> Sessions:
@@ -55,7 +55,9 @@ class Sessions:
         for session, placement in placed_sessions():
             collected[placement.run_id] = "yes" if placement.collected else "no"
             repos[placement.run_id] = str(session.repo)
-        removed = {session_id: "merged" if entry.get("status") == "merged" else "removed"
+        # A completed session is removed after its merge, or at once when it had no commits to merge.
+        finished = {"merged": "merged", "completed": "yes"}
+        removed = {session_id: finished.get(str(entry.get("status")), "removed")
                    for session_id, entry in worktrees.removal_records().items()}
         return cls(collected, repos, removed)
 
@@ -151,7 +153,9 @@ def _live_writer(stream: TextIO) -> tuple[Callable[[Snapshot], None], Callable[[
         live.start()
 
         def redraw(snapshot: Snapshot) -> None:
-            live.update(Text("\n".join(snapshot.lines)), refresh=True)
+            # One screen line per row, cut at the terminal's width (as `watch` does): a wrapped
+            # table would be unreadable and would move under the cursor on every redraw.
+            live.update(Text("\n".join(snapshot.lines), no_wrap=True, overflow="ellipsis"), refresh=True)
 
         return redraw, live.stop
     last: list[Snapshot] = []

@@ -12,6 +12,13 @@ from prodigy.cli.cluster import cluster
 RUN = "RUN|SESSION"
 
 
+def _prewarm() -> None:
+    """Import the Kubernetes client on a thread while the local state is read (as `cook` does)."""
+    from prodigy.k8s.clients import prewarm
+
+    prewarm()
+
+
 @cluster.command("runs")
 @click.option("-a", "--all", "all_repos", is_flag=True, help="Runs of every repository, not only this one's.")
 @click.option("-w", "--watch", is_flag=True, help="Keep the table up to date until none of its runs is going.")
@@ -30,6 +37,7 @@ def runs(all_repos: bool, watch: bool, cluster_name: str | None, limit: int, pat
 
     The run index is ~/.prodigy/runs.jsonl; only runs that can still change are looked up.
     """
+    _prewarm()
     from prodigy.app.runs import runs as show_runs
 
     raise click.exceptions.Exit(show_runs(path=path.expanduser().absolute(), all_repos=all_repos,
@@ -48,6 +56,7 @@ def attach(name: str, yes: bool, history: bool, verbose: int) -> None:
     (or the kept worktree and `Resume with:`). A run that already finished is collected at once.
     Ctrl+C cancels the run, keeping its commits. Only one client can attach to a run.
     """
+    _prewarm()
     from prodigy.app.attach import attach as attach_run
 
     raise click.exceptions.Exit(attach_run(name, yes=yes, verbosity=verbose, history=history))
@@ -69,6 +78,7 @@ def logs(name: str, follow: bool, step: int | None) -> None:
 @click.option("-v", "--verbose", count=True)
 def cancel(name: str, verbose: int) -> None:
     """Stop a detached run the Ctrl+C way: Job and pods deleted, commits so far kept, resumable."""
+    _prewarm()
     from prodigy.app.cancel import cancel as cancel_run
 
     raise click.exceptions.Exit(cancel_run(name, verbosity=verbose))

@@ -92,6 +92,7 @@ def collect_garbage(name: str, *, older_than: str, dry_run: bool, all_namespaces
             lines.append(f"deleted {len(leftovers) - len(problems)} Job(s) with their pods, ConfigMaps and Secrets")
         waiting = gc.awaiting_collection_kept(jobs, leftovers)
         if waiting:
+            shown = ", ".join(waiting[:10]) + (f" and {len(waiting) - 10} more" if len(waiting) > 10 else "")
             lines.append(f"kept {len(waiting)} finished detached run(s) not collected yet (younger than "
-                         f"{abandoned_after}): {', '.join(waiting)}; collect them with `prodigy cluster attach RUN`")
+                         f"{abandoned_after}): {shown}; collect them with `prodigy cluster attach RUN`")
     return lines

@@ -435,8 +435,8 @@ def collect_finished(session: Session, placement: ClusterPlacement, console: Con
         conditions = {c.get("type") for c in status.get("conditions") or () if c.get("status") == "True"}
         if not conditions & {"Complete", "Failed"}:
             raise UsageError(f"Job {job_name} of session {session.id} is still running on cluster {cluster.name}",
-                             hint="wait for it to finish, then run this command again to collect its commits "
-                                  f"(`prodigy cluster collect {session.id}` and `prodigy resume {session.id}` both do)")
+                             hint=f"follow it to its end and collect it with `prodigy cluster attach "
+                                  f"{placement.run_id}`, or stop it with `prodigy cluster cancel {placement.run_id}`")
         console.info(f"Collecting the results of Job {job_name} (session {session.id})")
         collect_and_land(kube, session, namespace=namespace, job_name=job_name, expected_base=placement.base_sha,
                          remote_url=cluster.repo.remote_url if placement.repo_mode == "remote" else None,

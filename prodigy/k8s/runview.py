@@ -93,6 +93,8 @@ def live_phase(job: Obj | None, pods: Sequence[Obj]) -> str:
         return "Submitted"
     if pods:
         newest = sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")[-1]
+        if (newest.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return "Completing"       # the pod is done; the Job's verdict follows in a moment
         return pod_phase_summary(newest)
     return "Waiting for the pod"
 

@@ -13,7 +13,8 @@ import pytest
 
 from prodigy import paths
 from prodigy.app.detach import next_steps
-from prodigy.app.existing import RunClaimed, claim, find_run, submitted_workflow
+from prodigy.app.attach import submitted_workflow
+from prodigy.app.existing import RunClaimed, claim, find_run
 from prodigy.app.runs import Sessions, select_records
 from prodigy.k8s import runindex
 from prodigy.k8s.executor import DetachedRun

@@ -40,6 +40,7 @@ def test_the_phase_comes_from_the_job_first_then_the_newest_pod() -> None:
     assert live_phase(wire.job(FAILED), []) == "Failed: DeadlineExceeded"
     assert live_phase(wire.job(suspend=True), []) == "Submitted"
     assert live_phase(wire.job(), []) == "Waiting for the pod"
+    assert live_phase(wire.job(), [wire.pod("Succeeded")]) == "Completing"     # the Job's verdict is next
     pulling = wire.pod(containers=[{"name": "prodigy-agent", "state": {"waiting": {"reason": "ImagePullBackOff"}}}],
                        conditions=[wire.scheduled()], name="newer", created="2026-11-27T09:31:00Z")
     assert live_phase(wire.job(), [RUNNING_POD, pulling]) == "Pending: ImagePullBackOff"
