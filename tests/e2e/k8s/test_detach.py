@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -188,6 +189,25 @@ def test_ten_detached_runs_are_listed_attached_cancelled_collected_and_cleaned_u
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert {"r1 step 1", "r1 step 2"} <= set(subjects(cook_env, "main"))
 
+    # r4: Ctrl+C in an attached terminal is an attached run's Ctrl+C: cancelled, commits kept.
+    run_id, session = runs["r4"]
+    attached = cook_env.popen([str(PRODIGY), "cluster", "attach", run_id])
+    try:
+        seen = []
+        assert attached.stdout is not None
+        read_until(attached.stdout, "Attached to run", seen, timeout=90)
+        attached.send_signal(signal.SIGINT)
+        rest, err = attached.communicate(timeout=120)
+    finally:
+        if attached.poll() is None:
+            attached.kill()
+    assert attached.returncode == 130, "".join(seen) + rest + err
+    assert "cancelled" in err and f"Resume with: prodigy resume {session}" in rest + err
+    assert objects_of(cook_env, run_id) == []
+    record = session_record(cook_env, session)
+    assert record["status"] == "interrupted"
+    assert subjects(cook_env, str(record["branch"]))[0] == "r4 step 1"
+
     # r2: finishes with nobody attached; its results wait in the Job until attach collects them.
     run_id, session = runs["r2"]
     markers["r2"].touch()
@@ -214,21 +234,22 @@ def test_ten_detached_runs_are_listed_attached_cancelled_collected_and_cleaned_u
         assert "r2-before-marker" in step_one.stdout and "r2-waiting" not in step_one.stdout
 
     # The rest finish unattended; `runs --watch` returns once none of them is going.
-    for name in names[4:]:
+    for name in names[5:]:
         markers[name].touch()
     watched = prodigy(cook_env, "cluster", "runs", "--watch", timeout=300)
     assert watched.returncode == 0, watched.stderr
     final = parse_table(watched.stdout.rsplit("\n\n", 1)[-1])
-    for name in ["r3", *names[4:]]:
+    for name in ["r3", *names[5:]]:
         assert (final[run_of[name]]["PHASE"], final[run_of[name]]["COLLECTED"]) == ("Succeeded", "no"), final
+    assert (final[run_of["r4"]]["OUTCOME"], final[run_of["r4"]]["COLLECTED"]) == ("cancelled", "yes")
 
     # Nobody collects them: gc keeps them (they are young), then, told they are abandoned, removes them.
     kept = prodigy(cook_env, "cluster", "gc", "e2e", "--older-than", "0s")
     assert kept.returncode == 0, kept.stderr
-    assert "kept 7 finished detached run(s) not collected yet" in kept.stdout
-    assert all(run_of[name] in kept.stdout for name in ["r3", *names[4:]])
+    assert "kept 6 finished detached run(s) not collected yet" in kept.stdout
+    assert all(run_of[name] in kept.stdout for name in ["r3", *names[5:]])
     removed = prodigy(cook_env, "cluster", "gc", "e2e", "--abandoned-after", "0s")
     assert removed.returncode == 0, removed.stderr
-    for name in ["r3", *names[4:]]:
+    for name in ["r3", *names[5:]]:
         assert f"(abandoned detached run {run_of[name]}: succeeded" in removed.stdout, removed.stdout
     cook_env.wait_until(lambda: not cook_env.prodigy_objects(), timeout=120, what="gc removes the abandoned runs")
