@@ -20,7 +20,7 @@ from typing import TextIO
 
 from prodigy.app.existing import placed_sessions
 from prodigy.errors import EXIT_OK, EXIT_SIGINT
-from prodigy.k8s import runindex, runview
+from prodigy.k8s import runindex, runview, trace
 from prodigy.k8s.livestate import Key, LiveReader
 from prodigy.k8s.runindex import RunRecord
 from prodigy.repo import git, worktrees
@@ -96,7 +96,9 @@ class RunsTable:
         for record in records:
             if runview.needs_live(record, collected.get(record.run_id)):
                 wanted[runview.group_key(record)].add(record.run_id)
+        trace.mark(f"local state read ({len(records)} runs, {sum(map(len, wanted.values()))} to look up)")
         live = self.reader.snapshot(wanted) if wanted else {}
+        trace.mark("clusters answered")
         rows = runview.build_rows(records, collected, live, datetime.now(UTC))
         notes = [f"cluster {key[0]} (namespace {key[1]}) could not be read: {group.error}"
                  for key, group in sorted(live.items()) if group.error]

@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from prodigy.errors import ProdigyError
-from prodigy.k8s import runlog
+from prodigy.k8s import runlog, trace
 from prodigy.k8s.clients import Kube
 from prodigy.k8s.config.resolve import ClusterOverrides
 from prodigy.k8s.connect import connect_to, resolve
@@ -61,6 +61,7 @@ class LiveReader:
                 errors[key] = error
                 continue
             found[key] = _by_run(jobs_future.result(), pods_future.result(), wanted[key])
+        trace.mark("Jobs and pods listed")
         tails = {(key, run_id): self._pool.submit(_step, self._kubes[key], key[1], pod)
                  for key, runs in found.items() for run_id, (job, pods) in runs.items()
                  if (pod := _running_pod(job, pods)) is not None}
