@@ -43,9 +43,11 @@ def attach(name: str, *, yes: bool = False, verbosity: int = 0, history: bool = 
         try:
             executor.prepare()
             workflow = submitted_workflow(executor.workflow_text(), session, console)
-            console.info(_banner(executor, placement))
             prefs = FinishPrefs(yes=yes, verbosity=verbosity, stdin=stdin, environ=env)
-            return drive(executor, workflow, prefs, console, locked=True)
+            # From the banner on, Ctrl+C is the run's Ctrl+C (the banner says so).
+            with executor.interruptible():
+                console.info(_banner(executor, placement))
+                return drive(executor, workflow, prefs, console, locked=True)
         finally:
             executor.close()
 

@@ -40,10 +40,9 @@ from typing import Any
 from prodigy import paths
 from prodigy.errors import EXIT_SIGINT, EXIT_SIGTERM, ProdigyError, UsageError
 from prodigy.execution import RunCancelled, RunEnd, RunRequest
-from prodigy.k8s import phases, trace
+from prodigy.k8s import names, phases, runlog, trace
 from prodigy.k8s.agent_report import agent_started, agent_summary
-from prodigy.k8s.cancel import Interrupts, delete_run
-from prodigy.k8s import names, runlog
+from prodigy.k8s.cancel import Interrupts
 from prodigy.k8s.clients import Kube
 from prodigy.k8s.config.resolve import ClusterOverrides
 from prodigy.k8s.connect import connect_to, open_cluster, resolve
@@ -59,19 +58,19 @@ from prodigy.k8s.phases import ClusterRun, Connection
 from prodigy.k8s.progress import JobEnd, job_end
 from prodigy.k8s.runindex import now_iso, record_collected
 from prodigy.k8s.status import Display, make_display
-from prodigy.k8s.submit import ObjectRef, SubmittedRun
+from prodigy.k8s.submit import SubmittedRun
 from prodigy.k8s.supervise import RunOutcome, SupervisionResult
 from prodigy.k8s.transport.capture import TerminationCapture
 from prodigy.k8s.transport.cluster_io import find_run_pod
 from prodigy.k8s.transport.manifest import TransportError
 from prodigy.k8s.transport.results import CollectedResult
 from prodigy.k8s.transport.run import RunTransport, collect_and_land, git_identity, land_result
-from prodigy.ui.steps import StepHeader, current_step
 from prodigy.repo import git as gitops
 from prodigy.repo import worktrees
 from prodigy.repo.placement import ClusterPlacement
 from prodigy.repo.worktrees import Session
 from prodigy.ui.console import Console
+from prodigy.ui.steps import StepHeader, current_step
 from prodigy.workflow.result import ExecutionResult
 
 
@@ -365,7 +364,8 @@ class ClusterExecutor:
                 captured.summary.exit_code in (EXIT_SIGINT, EXIT_SIGTERM):
             # The cluster stopped the pod (deadline, eviction, the Job deleted): a failed run, not
             # the agent's "interrupted", since nobody here asked for it.
-            self._land_captured(session, captured)
+            if self._land_captured(session, captured):
+                after_collection(kube, run.run_id, result.job, (), say=self.console.warn)
             return RunEnd(None, problem=problem)
         landed = True
         if captured is not None:
