@@ -26,6 +26,7 @@ class RunOptions:
     image: str | None = None
     image_pull_policy: str | None = None
     keep: bool = False                   # --keep: no ttlSecondsAfterFinished
+    detach: bool = False                 # --detach: submit, print how to find the run, exit
     extra: dict[str, str] = field(default_factory=dict)
 
 

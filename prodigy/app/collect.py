@@ -11,30 +11,14 @@ import os
 from pathlib import Path
 
 from prodigy import paths
+from prodigy.app.existing import find_cluster_session
 from prodigy.app.finish import FinishPrefs, finish
 from prodigy.app.prepare import read_workflow
 from prodigy.errors import EXIT_OK, UsageError
 from prodigy.repo import worktrees
 from prodigy.repo.locks import session_lock
-from prodigy.repo.placement import ClusterPlacement, placement_of
-from prodigy.repo.worktrees import Session
+from prodigy.repo.placement import placement_of
 from prodigy.ui.console import Console
-
-
-def find_cluster_session(name: str) -> tuple[Session, ClusterPlacement]:
-    """A session by id, or the session whose cluster run has this run id."""
-    if name.startswith(worktrees.SESSION_PREFIX):
-        session = worktrees.load_session(name)
-        placement = placement_of(session)
-        if placement is None:
-            raise UsageError(f"session {name} ran locally; there is nothing to collect from a cluster")
-        return session, placement
-    for session in worktrees.list_sessions():
-        placement = placement_of(session)
-        if placement is not None and placement.run_id == name:
-            return session, placement
-    raise UsageError(f"no cluster session or run id {name!r} is known here",
-                     hint="`prodigy worktree ls` lists sessions; `prodigy cluster runs` lists run ids")
 
 
 def collect(name: str, *, yes: bool = False, verbosity: int = 0) -> int:

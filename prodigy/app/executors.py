@@ -24,4 +24,4 @@ def executor_for(request: RunRequest, options: RunOptions, console: Console, *,
     overrides = ClusterOverrides(
         namespace=placement.namespace if placement is not None else options.namespace, image=options.image,
         image_pull_policy=options.image_pull_policy, keep=options.keep)
-    return ClusterExecutor(request, cluster, overrides, console, resume=resume)
+    return ClusterExecutor(request, cluster, overrides, console, resume=resume, detach=options.detach)

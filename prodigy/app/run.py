@@ -31,6 +31,8 @@ def cook(options: RunOptions, *, console: Console | None = None, stdin: TextIO |
     """The whole run; returns the exit code."""
     env = dict(os.environ if environ is None else environ)
     console = console or Console(options.verbosity)
+    if options.detach:
+        check_detach(options)
     if options.resume_session:
         if options.cluster:
             raise UsageError("--resume cannot be combined with --cluster",
@@ -51,12 +53,26 @@ def cook(options: RunOptions, *, console: Console | None = None, stdin: TextIO |
             console.outcome(executor.dry_run().rstrip("\n"))
             return EXIT_OK
         prefs = FinishPrefs(yes=options.yes, verbosity=options.verbosity, stdin=stdin, environ=env)
+        if options.detach:
+            from prodigy.app.detach import drive_detached
+
+            return drive_detached(executor, loaded.workflow, prefs, console)
         return drive(executor, loaded.workflow, prefs, console)
     finally:
         executor.close()
 
 
-def drive(executor: Executor, workflow: Workflow, prefs: FinishPrefs, console: Console, *,
+def check_detach(options: RunOptions) -> None:
+    """``--detach`` leaves a run without a client: only a cluster run can outlive the terminal."""
+    if not options.cluster:
+        raise UsageError("--detach needs --cluster NAME: a local run lives in this terminal",
+                         hint="run it on a cluster (prodigy cook WORKFLOW --cluster NAME --detach), or drop --detach")
+    if options.resume_session:
+        raise UsageError("--detach cannot be combined with --resume",
+                         hint="resume a cluster session with `prodigy resume SESSION`")
+
+
+def drive(executor: Executor, workflow: Workflow | None, prefs: FinishPrefs, console: Console, *,
           locked: bool = False) -> int:
     """start -> follow -> collect -> finish, with Ctrl+C handled the executor's way and one
     process per session (a second `resume` of it is refused while this runs). ``locked``: the

@@ -1,4 +1,4 @@
-"""Commands: cluster list|show|check|gc|runs. Parsing only; the work is in prodigy.k8s.admin
+"""Commands: cluster list|show|check|gc. Parsing only; the work is in prodigy.k8s.admin
 (imported inside each command, so `prodigy --help` never imports the Kubernetes client)."""
 
 from __future__ import annotations
@@ -66,20 +66,16 @@ def check(name: str, namespace: str | None) -> None:
 @click.option("--namespace", metavar="NS", help="Namespace to clean (default: the cluster's).")
 @click.option("-A", "--all-namespaces", is_flag=True, help="Clean prodigy Jobs in every namespace.")
 @click.option("--include-running", is_flag=True, help="Also delete Jobs that are still running.")
+@click.option("--abandoned-after", default="7d", show_default=True, metavar="AGE",
+              help="Finished detached runs nobody collected are kept this long, then deleted as abandoned.")
 def gc(name: str, older_than: str, dry_run: bool, namespace: str | None, all_namespaces: bool,
-       include_running: bool) -> None:
-    """Delete leftover prodigy Jobs (label app=prodigy) with their pods, ConfigMaps and Secrets."""
+       include_running: bool, abandoned_after: str) -> None:
+    """Delete leftover prodigy Jobs (label app=prodigy) with their pods, ConfigMaps and Secrets.
+
+    The results of a detached run (`prodigy cook --detach`) stay in its Job until it is
+    collected; such a Job is deleted only once it is older than --abandoned-after, and named.
+    """
     from prodigy.k8s.admin import collect_garbage
 
     _echo(collect_garbage(name, older_than=older_than, dry_run=dry_run, all_namespaces=all_namespaces,
-                          include_running=include_running, namespace=namespace))
-
-
-@cluster.command("runs")
-@click.option("--cluster", "cluster_name", metavar="NAME", help="Only runs on this cluster.")
-@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
-def runs(cluster_name: str | None, limit: int) -> None:
-    """The local run index: every submission with its outcome (~/.prodigy/runs.jsonl)."""
-    from prodigy.k8s.admin import list_runs
-
-    _echo(list_runs(limit, cluster_name))
+                          include_running=include_running, namespace=namespace, abandoned_after=abandoned_after))

@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "prodigy.cli.agent",      # agent execute                           (inside the pod)
     "prodigy.cli.agent_transport",  # agent fetch-repo|emit-results     (the pod's transport containers)
     "prodigy.cli.cluster_collect",  # cluster collect                   (results of a detached cluster run)
+    "prodigy.cli.cluster_runs",     # cluster runs|attach|logs|cancel   (runs submitted with --detach)
 )
 
 for _name in COMMAND_MODULES:

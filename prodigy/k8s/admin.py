@@ -1,11 +1,11 @@
-"""The services behind ``prodigy cluster list|show|check|gc|runs``. They return text lines;
-the CLI prints them. Nothing here is needed by a run itself."""
+"""The services behind ``prodigy cluster list|show|check|gc``. They return text lines; the CLI
+prints them. Nothing here is needed by a run itself (``cluster runs`` is `prodigy.app.runs`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prodigy.k8s import gc, runindex
+from prodigy.k8s import gc
 from prodigy.k8s.admission import run_containers
 from prodigy.k8s.clients import kube_contexts
 from prodigy.k8s.config.loader import load_kubernetes_config
@@ -77,36 +77,25 @@ def check_cluster(name: str, namespace: str | None = None) -> CheckOutcome:
 
 
 def collect_garbage(name: str, *, older_than: str, dry_run: bool, all_namespaces: bool,
-                    include_running: bool, namespace: str | None = None) -> list[str]:
+                    include_running: bool, namespace: str | None = None,
+                    abandoned_after: str = gc.DEFAULT_ABANDONED_AFTER) -> list[str]:
+    older, abandoned = gc.parse_duration(older_than), gc.parse_duration(abandoned_after, "--abandoned-after")
     with open_cluster(name, ClusterOverrides(namespace=namespace)) as opened:
         cluster, kube = opened.cluster, opened.kube
         jobs = gc.list_prodigy_jobs(kube, None if all_namespaces else cluster.namespace)
-        leftovers = gc.select_leftovers(jobs, now=gc.now_utc(), older_than=gc.parse_duration(older_than),
-                                        include_running=include_running)
+        leftovers = gc.select_leftovers(jobs, now=gc.now_utc(), older_than=older, include_running=include_running,
+                                        abandoned_after=abandoned)
         verb = "would delete" if dry_run else "deleting"
-        lines = [f"{verb} job {item.namespace}/{item.name} ({item.state}, {int(item.age.total_seconds())}s old)"
-                 for item in leftovers]
+        lines = [f"{verb} {item.describe()}" for item in leftovers]
         if not leftovers:
             lines.append(f"no prodigy Jobs older than {older_than} to delete")
         elif not dry_run:
             problems = gc.collect(kube, leftovers)
             lines += [f"failed: {problem}" for problem in problems]
             lines.append(f"deleted {len(leftovers) - len(problems)} Job(s) with their pods, ConfigMaps and Secrets")
+        waiting = gc.awaiting_collection_kept(jobs, leftovers)
+        if waiting:
+            shown = ", ".join(waiting[:10]) + (f" and {len(waiting) - 10} more" if len(waiting) > 10 else "")
+            lines.append(f"kept {len(waiting)} finished detached run(s) not collected yet (younger than "
+                         f"{abandoned_after}): {shown}; collect them with `prodigy cluster attach RUN`")
     return lines
-
-
-def list_runs(limit: int = 20, cluster: str | None = None) -> list[str]:
-    """The run index as a kubectl-style table, oldest first, with each failure's reason."""
-    runs = runindex.join_runs(runindex.read_lines())
-    if cluster:
-        runs = [r for r in runs if r.cluster == cluster]
-    if not runs:
-        return ["no cluster runs recorded yet"]
-    header = ("SUBMITTED", "RUN", "CLUSTER/NAMESPACE", "JOB", "WORKFLOW", "OUTCOME", "EXIT", "REASON")
-    rows = [header] + [
-        (r.submitted_at, r.run_id, f"{r.cluster}/{r.namespace}", r.job, r.workflow,
-         r.outcome or "unknown (client ended early)", "" if r.exit_code is None else str(r.exit_code), r.reason)
-        for r in runs[-limit:]
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    return ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[-1]]).rstrip() for row in rows]

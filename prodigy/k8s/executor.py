@@ -11,57 +11,111 @@ transport:
     follow    supervise: watch, stream logs, status line, grace windows, Ctrl+C/SIGTERM
     collect   the Job's verdict (run index, diagnosis) -> the pod's commits and checkpoint on the
               session branch -> `RunEnd` for the application layer's finish path
-    cancel    delete the Job with its pods and dependents (the Ctrl+C path)
+    cancel    the Ctrl+C path: follow deletes the Job with its pods and dependents, the pod's
+              last export is captured and collect lands it
 
 A resumed session (``resume=``) ships its branch head and checkpoint to a new Job on the same
-cluster. `collect_finished` lands the result of a Job whose client died.
+cluster. ``detach=True`` (``cook --detach``) stops after ``start``: the Job runs on without a
+client and keeps its results until collected (`manifests.retention`); `detached()` says how to
+find it again. `ClusterExecutor.existing` attaches to such a run later (``cluster attach`` and
+``cluster cancel``): ``prepare`` rebuilds the submitted run from its live Job and the session's
+placement, ``start`` arms the termination capture, and follow/collect/cancel are the ones an
+attached run uses. `collect_finished` lands the result of a Job whose client died.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import signal
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from prodigy import paths
 from prodigy.errors import EXIT_SIGINT, EXIT_SIGTERM, ProdigyError, UsageError
 from prodigy.execution import RunCancelled, RunEnd, RunRequest
-from prodigy.k8s import phases, trace
+from prodigy.k8s import names, phases, runlog, trace
 from prodigy.k8s.agent_report import agent_started, agent_summary, explained_summary
-from prodigy.k8s.cancel import Interrupts, delete_run
+from prodigy.k8s.cancel import Interrupts
 from prodigy.k8s.clients import Kube
 from prodigy.k8s.config.resolve import ClusterOverrides
-from prodigy.k8s.connect import open_cluster
-from prodigy.k8s.errors import NotFound
+from prodigy.k8s.connect import connect_to, open_cluster, resolve
+from prodigy.k8s.errors import KubeError, NotFound
+from prodigy.k8s.logs import LogCut
+from prodigy.k8s.manifests import existing
+from prodigy.k8s.manifests.data import WORKFLOW_KEY
 from prodigy.k8s.manifests.metadata import run_labels
 from prodigy.k8s.manifests.pod import GIT_IDENTITY_VARS, TERMINATION_GRACE_SECONDS
+from prodigy.k8s.manifests.retention import collected_patch
 from prodigy.k8s.manifests.run import build_run_objects
 from prodigy.k8s.phases import ClusterRun, Connection
-from prodigy.k8s.progress import job_duration
-from prodigy.k8s.runindex import record_collected
+from prodigy.k8s.progress import JobEnd, job_duration, job_end
+from prodigy.k8s.runindex import now_iso, record_collected
 from prodigy.k8s.status import Display, make_display
-from prodigy.k8s.submit import ObjectRef, SubmittedRun
+from prodigy.k8s.submit import SubmittedRun
 from prodigy.k8s.supervise import RunOutcome, SupervisionResult
 from prodigy.k8s.transport.capture import TerminationCapture
+from prodigy.k8s.transport.cluster_io import find_run_pod
 from prodigy.k8s.transport.manifest import TransportError
 from prodigy.k8s.transport.results import CollectedResult
-from prodigy.k8s.transport.run import RunTransport, collect_and_land, git_identity
+from prodigy.k8s.transport.run import RunTransport, collect_and_land, git_identity, land_result
 from prodigy.repo import git as gitops
 from prodigy.repo import worktrees
 from prodigy.repo.placement import ClusterPlacement
 from prodigy.repo.worktrees import Session
 from prodigy.ui.console import Console
+from prodigy.ui.steps import StepHeader, current_step
 from prodigy.workflow.result import ExecutionResult
 
 
-class ClusterExecutor:
-    """One run (new, or a kept cluster session resumed) as a Job on ``cluster_name``."""
+class RunGone(UsageError):
+    """The Job of a session's run no longer exists (TTL, gc, a hand-made delete)."""
 
-    def __init__(self, request: RunRequest, cluster_name: str, overrides: ClusterOverrides, console: Console, *,
-                 resume: Session | None = None, started: float | None = None) -> None:
+    def __init__(self, session: Session, placement: ClusterPlacement) -> None:
+        super().__init__(f"Job {placement.job} of run {placement.run_id} (session {session.id}) no longer exists on "
+                         f"cluster {placement.cluster} (it was deleted, or its TTL expired)",
+                         hint=f"run the steps it did not finish again with `prodigy resume {session.id}`")
+
+
+@dataclass(frozen=True)
+class Landing:
+    """What landing a pod's result needs: the commit it started from, and the remote it pushed to."""
+
+    base_sha: str
+    remote_url: str | None = None
+
+
+@dataclass(frozen=True)
+class DetachedRun:
+    """A submitted run nobody follows (``cook --detach``): how to find it again."""
+
+    run_id: str
+    session_id: str
+    job: str
+    cluster: str
+    namespace: str
+
+
+@dataclass(frozen=True)
+class _Existing:
+    session: Session
+    placement: ClusterPlacement
+    history: bool               # show the run's whole output, not only what comes next
+
+
+class ClusterExecutor:
+    """One run (new, or a kept cluster session resumed, or one submitted earlier and attached
+    to with `existing`) as a Job on ``cluster_name``."""
+
+    def __init__(self, request: RunRequest | None, cluster_name: str, overrides: ClusterOverrides,
+                 console: Console, *, resume: Session | None = None, started: float | None = None,
+                 detach: bool = False) -> None:
         self.request = request
         self.cluster_name = cluster_name
         self.overrides = overrides
@@ -69,6 +123,12 @@ class ClusterExecutor:
         self.interrupts = Interrupts()
         self.started = time.monotonic() if started is None else started
         self._resume = resume
+        self._detach = detach
+        self._existing: _Existing | None = None
+        self._landing: Landing | None = None
+        self._log_cut: LogCut | None = None
+        self._step: StepHeader | None = None
+        self._job: dict[str, Any] | None = None
         self._resources = ExitStack()
         self._run: ClusterRun | None = None
         self._transport: RunTransport | None = None
@@ -82,11 +142,23 @@ class ClusterExecutor:
 
     # ------------------------------------------------------------------ before any side effect
 
+    @classmethod
+    def existing(cls, session: Session, placement: ClusterPlacement, console: Console, *,
+                 history: bool = False) -> ClusterExecutor:
+        """Attach to the run ``placement`` names, submitted earlier by another client."""
+        executor = cls(None, placement.cluster, ClusterOverrides(namespace=placement.namespace), console)
+        executor._existing = _Existing(session, placement, history)
+        return executor
+
     def interruptible(self) -> AbstractContextManager[object]:
         return self.interrupts.installed()
 
     def prepare(self, *, dry_run: bool = False) -> None:
-        run = phases.plan(self.request, self.cluster_name, self.overrides)
+        if self._existing is not None:
+            self._prepare_existing(self._existing)
+            return
+        assert self.request is not None
+        run = phases.plan(self.request, self.cluster_name, self.overrides, detached=self._detach)
         trace.mark("planned (workflow valid, cluster resolved)")
         if not dry_run:
             # Read-only cluster checks overlap the repository packing; nothing is created
@@ -99,6 +171,7 @@ class ClusterExecutor:
     def _attach(self, run: ClusterRun, *, contact_remote: bool = True) -> ClusterRun:
         """Add the repository to the planned run: spool and verify it, name the session."""
         request, resume = self.request, self._resume
+        assert request is not None
         if resume is None:
             session_id, base_sha, resume_state, history_from = worktrees.new_session_id(), None, None, None
             if request.uncommitted:
@@ -115,6 +188,7 @@ class ClusterExecutor:
                                          base_sha=base_sha, resume_state=resume_state, history_from=history_from,
                                          contact_remote=contact_remote)
         self._transport = transport
+        self._landing = Landing(transport.base_sha, transport.remote_url)
         self._resources.callback(transport.close)
         identity = replace(run.inputs.identity, session_id=session_id, base_sha=transport.base_sha,
                            original_branch=request.original_branch)
@@ -132,10 +206,72 @@ class ClusterExecutor:
         assert self._run is not None, "prepare() first"
         return self._run
 
+    def _prepare_existing(self, found: _Existing) -> None:
+        """Connect and rebuild the submitted run from its live Job; nothing is changed yet."""
+        session, placement = found.session, found.placement
+        cluster = resolve(placement.cluster, self.overrides)
+        kube = self._kube = connect_to(cluster)
+        self._resources.callback(kube.close)
+        try:
+            job = kube.request("GET", f"/apis/batch/v1/namespaces/{placement.namespace}/jobs/{placement.job}",
+                               action=f"reading Job {placement.job}")
+        except NotFound:
+            raise RunGone(session, placement) from None
+        if existing.run_id_of(job) != placement.run_id:
+            raise UsageError(f"Job {placement.job} in {placement.namespace} belongs to another run "
+                             f"({existing.run_id_of(job) or 'not prodigy'}), not to run {placement.run_id}",
+                             hint=f"the run's own Job is gone; resume the session with `prodigy resume {session.id}`")
+        if (job.get("spec") or {}).get("suspend") and job_end(job) is None:
+            raise UsageError(f"Job {placement.job} is still suspended: its submission was cut short",
+                             hint=f"remove it with `prodigy cluster cancel {placement.run_id}`, then "
+                                  f"`prodigy resume {session.id}`")
+        self._job = job
+        self._run, self._submitted = phases.reattach(cluster, job)
+        self._session = session
+        self._landing = Landing(placement.base_sha,
+                                cluster.repo.remote_url if placement.repo_mode == "remote" else None)
+        began = existing.started_at(job)
+        if began is not None:
+            self.started = time.monotonic() - max(0.0, (datetime.now(UTC) - began).total_seconds())
+        pod = find_run_pod(kube, placement.namespace, placement.job)
+        if pod is not None:
+            with contextlib.suppress(KubeError):     # a pod that has not started has no log yet
+                tail = runlog.read_tail(kube, placement.namespace, pod["metadata"]["name"])
+                self._step = current_step(tail.lines)
+                if not found.history:
+                    self._log_cut = tail.cut
+
+    @property
+    def ended(self) -> JobEnd | None:
+        """How an existing run's Job had ended when this client looked (None: still going)."""
+        end = job_end(self._job)
+        return end if end is not None and end.final else None
+
+    @property
+    def current_step(self) -> StepHeader | None:
+        """The step an existing run was in when this client attached (from its own output)."""
+        return self._step
+
+    def workflow_text(self) -> str | None:
+        """The workflow text an existing run was submitted with (its ConfigMap), which is the
+        text its ``merge:`` block must come from even if the file was edited since."""
+        assert self._kube is not None and self._submitted is not None, "prepare() first"
+        name = names.workflow_configmap_name(self._submitted.run_id)
+        try:
+            data = self._kube.request("GET", f"/api/v1/namespaces/{self._submitted.namespace}/configmaps/{name}",
+                                      action=f"reading ConfigMap {name}").get("data") or {}
+        except KubeError:
+            return None
+        text = data.get(WORKFLOW_KEY)
+        return text if isinstance(text, str) else None
+
     # ------------------------------------------------------------------ the run
 
     def start(self) -> Session:
+        if self._existing is not None:
+            return self._start_existing()
         run = self._planned
+        assert self.request is not None
         assert self._transport is not None and self._connection is not None
         transport = self._transport
         if self._resume is not None:
@@ -163,22 +299,44 @@ class ClusterExecutor:
 
         display = self._display = make_display()
         self._resources.callback(display.close)
+        self._submitted = phases.submit(kube, run, display, self.interrupts, on_job_created=upload)
+        if not self._detach or self.interrupts.requested.is_set():
+            self._arm_capture(kube, self._submitted)
+        return session
+
+    def _start_existing(self) -> Session:
+        assert self._kube is not None and self._submitted is not None and self._session is not None
+        display = self._display = make_display()
+        self._resources.callback(display.close)
+        self._arm_capture(self._kube, self._submitted)
+        return self._session
+
+    def _arm_capture(self, kube: Kube, submitted: SubmittedRun) -> None:
+        """From here on a deleted pod (Ctrl+C, deadline, eviction) hands its last export to this
+        capture before it disappears."""
         scratch = Path(tempfile.mkdtemp(prefix="prodigy-capture-"))
         self._resources.callback(shutil.rmtree, scratch, True)
-        self._submitted = phases.submit(kube, run, display, self.interrupts, on_job_created=upload)
-        # From here on a deleted pod (Ctrl+C, deadline, eviction) hands its last export to this
-        # capture before it disappears.
         self._capture = TerminationCapture(
-            kube, namespace=self._submitted.namespace, job_uid=self._submitted.job_uid, spool_dir=scratch,
+            kube, namespace=submitted.namespace, job_uid=submitted.job_uid, spool_dir=scratch,
             grace_seconds=TERMINATION_GRACE_SECONDS, give_up=self.interrupts.force).start()
         self._resources.callback(self._capture.close)
-        return session
+
+    def detached(self) -> DetachedRun | None:
+        """After ``start`` of a ``detach`` run: where it runs. None when Ctrl+C/SIGTERM came during
+        the submission; the caller then follows the run to its cancel, as an attached run would."""
+        assert self._detach and self._submitted is not None and self._session is not None
+        if self.interrupts.requested.is_set():
+            return None
+        return DetachedRun(run_id=self._submitted.run_id, session_id=self._session.id,
+                           job=self._submitted.job_name, cluster=self._planned.cluster.name,
+                           namespace=self._submitted.namespace)
 
     def follow(self) -> None:
         assert self._kube is not None and self._submitted is not None and self._display is not None
         try:
             self._supervised = phases.supervise(self._kube, self._planned, self._submitted, self._display,
-                                                self.interrupts)
+                                                self.interrupts, log_cut=self._log_cut,
+                                                running_for=time.monotonic() - self.started)
         finally:
             self._display.close()
 
@@ -192,6 +350,8 @@ class ClusterExecutor:
         kube, run, submitted, result, session = self._kube, self._planned, self._submitted, self._supervised, \
             self._session
         assert kube is not None and submitted is not None and result is not None and session is not None
+        landing = self._landing
+        assert landing is not None
         # A run that got stuck (pending, or its node lost) has no export to wait for: its pod never
         # ran the workflow, or its node can no longer serve the results log.
         captured = self._capture.wait() if self._capture is not None and result.stuck is None else None
@@ -208,19 +368,25 @@ class ClusterExecutor:
                 captured.summary.exit_code in (EXIT_SIGINT, EXIT_SIGTERM):
             # The cluster stopped the pod (deadline, eviction, the Job deleted): a failed run, not
             # the agent's "interrupted", since nobody here asked for it.
-            self._land_captured(session, captured)
+            if self._land_captured(session, captured):
+                after_collection(kube, run.run_id, result.job, (), say=self.console.warn)
             return RunEnd(None, problem=problem)
+        landed = True
         if captured is not None:
-            self._land_captured(session, captured)
+            landed = self._land_captured(session, captured)
         elif result.stuck is None and agent_started(result.pods):
             # Only a workflow that started can have commits; collecting from a pod that never ran
             # would only add a confusing warning under the real diagnosis.
-            assert self._transport is not None
             try:
-                self._transport.collect_and_land(kube, session, namespace=run.cluster.namespace,
-                                                 job_name=submitted.job_name, say=self.console.info)
+                collect_and_land(kube, session, namespace=run.cluster.namespace, job_name=submitted.job_name,
+                                 expected_base=landing.base_sha, remote_url=landing.remote_url, say=self.console.info)
             except (TransportError, ProdigyError) as exc:
+                landed = False
                 self.console.warn(f"could not bring the pod's commits back: {exc.message}")
+        if landed:
+            # Once the results are home the Job may go: keep its output here, and let a
+            # detached run's Job age like any other (retention).
+            after_collection(kube, run.run_id, result.job, result.pods, say=self.console.warn)
         summary = agent_summary(result.pods)
         if summary is None:
             # The workflow never reported (image, scheduling, init container, OOM of the agent):
@@ -229,24 +395,29 @@ class ClusterExecutor:
         summary = explained_summary(summary, result.tails)     # a crash reads as its message + the log's end
         return RunEnd(ExecutionResult.from_summary(summary, time.monotonic() - self.started), problem=problem)
 
-    def _land_captured(self, session: Session, captured: CollectedResult | None) -> None:
-        capture, transport = self._capture, self._transport
-        assert transport is not None
+    def _land_captured(self, session: Session, captured: CollectedResult | None) -> bool:
+        """Land a result captured from a pod being deleted; False when there was one and it was lost."""
+        capture, landing = self._capture, self._landing
+        assert landing is not None
         if captured is None:
             if capture is not None and capture.triggered and not capture.read_nothing:
                 why = capture.error or ("a second Ctrl+C stopped the wait" if capture.give_up.is_set()
                                         else "the pod ended before its results were read")
                 self.console.warn(f"the commits made in the pod since this run started may be lost: {why}")
-            return
+                return False
+            return True
         try:
-            transport.land(session, captured)
+            land_result(session, captured, expected_base=landing.base_sha, remote_url=landing.remote_url)
         except (TransportError, ProdigyError) as exc:
             self.console.warn(f"could not bring the pod's commits back: {exc.message}")
+            return False
+        return True
 
     def cancel(self) -> None:
-        """Delete the Job; its pods, ConfigMaps and Secret go with it (owner references)."""
-        if self._kube is not None:
-            delete_run(self._kube, ObjectRef("Job", self._planned.cluster.namespace, self._planned.job_name))
+        """Stop the run the Ctrl+C way: ``follow`` (in progress or next) deletes the Job with its
+        pods, ConfigMaps and Secret; the termination capture reads what the pod exports in its
+        grace period, and ``collect`` lands it on the session branch (`prodigy cluster cancel`)."""
+        self.interrupts.trigger(int(signal.SIGINT))
 
     def close(self) -> None:
         self._resources.close()
@@ -269,14 +440,15 @@ def collect_finished(session: Session, placement: ClusterPlacement, console: Con
                       if c.get("status") == "True"}
         if not conditions & {"Complete", "Failed"}:
             raise UsageError(f"Job {job_name} of session {session.id} is still running on cluster {cluster.name}",
-                             hint="wait for it to finish, then run this command again to collect its commits "
-                                  f"(`prodigy cluster collect {session.id}` and `prodigy resume {session.id}` both do)")
+                             hint=f"follow it to its end and collect it with `prodigy cluster attach "
+                                  f"{placement.run_id}`, or stop it with `prodigy cluster cancel {placement.run_id}`")
         console.info(f"Collecting the results of Job {job_name} (session {session.id})")
         collect_and_land(kube, session, namespace=namespace, job_name=job_name, expected_base=placement.base_sha,
                          remote_url=cluster.repo.remote_url if placement.repo_mode == "remote" else None,
                          say=console.info)
         pods = kube.request("GET", f"/api/v1/namespaces/{namespace}/pods",
                             query=[("labelSelector", f"job-name={job_name}")]).get("items", [])
+        after_collection(kube, placement.run_id, job, pods, say=console.warn)
     summary = explained_summary(agent_summary(pods) or {"status": "failed", "exit_code": 1,
                                                         "error": f"Job {job_name} ended without a workflow summary"},
                                 {})
@@ -285,3 +457,23 @@ def collect_finished(session: Session, placement: ClusterPlacement, console: Con
     record_collected(placement.run_id, job, summary, result.exit_code)
     return RunEnd(result)
 
+
+def after_collection(kube: Kube, run_id: str, job: dict[str, Any] | None, pods: Sequence[dict[str, Any]], *,
+                     say: Callable[[str], None]) -> None:
+    """A run's results are home: copy its output here (`cluster logs` reads it once the pod is
+    gone), then let a detached run's Job age like any other (`manifests.retention`)."""
+    newest = sorted(pods, key=lambda p: p.get("metadata", {}).get("creationTimestamp", ""))[-1:]
+    if newest:
+        meta = newest[0]["metadata"]
+        runlog.save_copy(kube, str(meta.get("namespace")), str(meta["name"]), run_id)
+    patch = collected_patch(job, now_iso()) if job is not None else None
+    if patch is None or job is None:
+        return
+    meta = job["metadata"]
+    try:
+        kube.request("PATCH", f"/apis/batch/v1/namespaces/{meta['namespace']}/jobs/{meta['name']}", body=patch,
+                     content_type="application/merge-patch+json", action=f"releasing Job {meta['name']}")
+    except NotFound:
+        pass
+    except KubeError as exc:
+        say(f"could not mark Job {meta['name']} as collected ({exc.message}); `prodigy cluster gc` removes it later")

@@ -94,6 +94,13 @@ class Deduper:
         self._at_last: Counter[str] = Counter()
         self._replay: Counter[str] = Counter()
 
+    def start_after(self, ts: Timestamp, text: str | None = None) -> None:
+        """Begin as if ``text`` (at ``ts``) had been printed: a client attaching to a running
+        container shows what comes next, not the history (`LogCut`)."""
+        self.last = ts
+        self._at_last = Counter({text: 1}) if text is not None else Counter()
+        self._replay = Counter()
+
     def begin_resume(self) -> None:
         """Called before reading a reconnected stream: its lines at ``last`` are replays."""
         self._replay = Counter(self._at_last)
@@ -151,6 +158,22 @@ class LogSource:
     label: str = ""        # "[pod/container] " when the run has more than one container
 
 
+@dataclass(frozen=True)
+class LogCut:
+    """Where "from now" starts when a client attaches to a running pod: the last line
+    ``container`` had printed (its kubelet timestamp and text). That container's output
+    continues after that line; the pod's other containers show only lines from that moment on
+    (an init container that finished earlier shows nothing). Timestamps are the node's, so the
+    cut does not depend on the client's clock."""
+
+    container: str
+    at: Timestamp
+    line: str
+
+    def start_for(self, container: str) -> tuple[Timestamp, str | None]:
+        return (self.at, self.line) if container == self.container else (self.at, None)
+
+
 def container_state(pod: dict[str, Any], container: str) -> str:
     """``running``, ``terminated``, ``waiting`` or ``unknown`` for one (init) container."""
     status = pod.get("status") or {}
@@ -169,7 +192,8 @@ class LogFollower(threading.Thread):
     def __init__(self, kube: Kube, source: LogSource, emit: Callable[[str], None], *,
                  stop: threading.Event, waiter: Waiter | None = None,
                  read_timeout: float = READ_IDLE_TIMEOUT,
-                 on_error: Callable[[str], None] | None = None) -> None:
+                 on_error: Callable[[str], None] | None = None,
+                 after: tuple[Timestamp, str | None] | None = None) -> None:
         super().__init__(name=f"logs:{source.pod}/{source.container}", daemon=True)
         self.kube = kube
         self.source = source
@@ -179,6 +203,8 @@ class LogFollower(threading.Thread):
         self.read_timeout = read_timeout
         self.on_error = on_error
         self.dedup = Deduper()
+        if after is not None:
+            self.dedup.start_after(*after)
         self.lines_printed = 0
         self._stream = StreamSlot()
 

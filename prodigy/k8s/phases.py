@@ -9,17 +9,22 @@
     submit      suspended Job -> owned ConfigMap/Secret -> resume (idempotent, retried)
     supervise   watch Job and pods, stream logs, live status, grace windows, Ctrl+C
     verdict     run index record, diagnosis on failure, the exit code (same as local runs)
+
+    reattach    a run submitted earlier (``--detach``, or a client that died), rebuilt from its
+                live Job, so the same supervise and verdict follow it to its end
 """
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from prodigy.errors import EXIT_OK, ProdigyError, WorkflowFailed
@@ -32,6 +37,8 @@ from prodigy.k8s.clients import Kube
 from prodigy.k8s.config.resolve import ClusterOverrides, ResolvedCluster
 from prodigy.k8s.connect import connect_to, resolve
 from prodigy.k8s.errors import KubeError
+from prodigy.k8s.logs import LogCut
+from prodigy.k8s.manifests import existing, retention
 from prodigy.k8s.manifests.dry_run import render_manifests_yaml
 from prodigy.k8s.manifests.inputs import JobSpecInputs, RunIdentity
 from prodigy.k8s.manifests.pod import GIT_IDENTITY_VARS
@@ -55,6 +62,7 @@ class ClusterRun:
     inputs: JobSpecInputs
     objects: RunObjects
     workflow_name: str
+    repo: Path | None = None            # the repository it runs from (for the run index)
 
     @property
     def run_id(self) -> str:
@@ -76,7 +84,7 @@ class ClusterRun:
 # --- plan ---------------------------------------------------------------------------------------
 
 def plan(request: RunRequest, cluster_name: str, overrides: ClusterOverrides, *, run_id: str | None = None,
-         now: datetime | None = None) -> ClusterRun:
+         now: datetime | None = None, detached: bool = False) -> ClusterRun:
     cluster = resolve(cluster_name, overrides)
     run_id = new_run_id(run_id)
     workflow = request.source.workflow
@@ -97,8 +105,8 @@ def plan(request: RunRequest, cluster_name: str, overrides: ClusterOverrides, *,
         identity=identity, cluster=cluster, workflow_text=shipped.text,
         credentials={**credentials, **shipped.secret_env},
         git_identity={k: environ[k] for k in GIT_IDENTITY_VARS if environ.get(k)},
-        agent_args=tuple(agent_args))
-    return ClusterRun(cluster, inputs, build_run_objects(inputs), workflow.name)
+        agent_args=tuple(agent_args), detached=detached)
+    return ClusterRun(cluster, inputs, build_run_objects(inputs), workflow.name, request.repo)
 
 
 def _submitter(environ: Mapping[str, str]) -> str:
@@ -205,7 +213,8 @@ def submit(kube: Kube, run: ClusterRun, display: Display, interrupts: Interrupts
         trace.mark(f"Job {name} created (suspended)")
         runindex.record_submitted(run_id=run.run_id, cluster=run.cluster.name, context=kube.context,
                                   namespace=run.cluster.namespace, job=name, workflow=run.workflow_name,
-                                  image=run.cluster.image)
+                                  image=run.cluster.image, session_id=run.inputs.identity.session_id,
+                                  repo=run.repo, detached=run.inputs.detached)
         if on_job_created is not None:   # the transport uploads its chunks while the Job is suspended
             on_job_created(name, uid)
 
@@ -224,12 +233,33 @@ def submit(kube: Kube, run: ClusterRun, display: Display, interrupts: Interrupts
     return submitted
 
 
+# --- reattach ----------------------------------------------------------------------------------
+
+def reattach(cluster: ResolvedCluster, job: dict[str, Any]) -> tuple[ClusterRun, SubmittedRun]:
+    """The planned and submitted run of a live Job, as `submit` would have returned them.
+
+    ``ttl_seconds`` is the TTL the Job has (or, detached, gets once collected): a stuck pod's Job
+    is deleted unless the run was submitted with ``--keep``, as for an attached run."""
+    meta = job["metadata"]
+    identity = existing.identity_of(job)
+    cluster = replace(cluster, namespace=str(meta["namespace"]), ttl_seconds=retention.ttl_after_collect(job))
+    inputs = JobSpecInputs(identity=identity, cluster=cluster, workflow_text="", detached=retention.is_detached(job))
+    run = ClusterRun(cluster, inputs, RunObjects(job=job, owned=()), identity.workflow_name)
+    owned = tuple(ObjectRef(kind, cluster.namespace, name) for kind, name in existing.owned_names(job))
+    return run, SubmittedRun(identity.run_id, cluster.namespace, str(meta["name"]), str(meta["uid"]), owned)
+
+
 # --- supervise ---------------------------------------------------------------------------------
 
 def supervise(kube: Kube, run: ClusterRun, submitted: SubmittedRun, display: Display,
-              interrupts: Interrupts) -> SupervisionResult:
+              interrupts: Interrupts, *, log_cut: LogCut | None = None,
+              running_for: float = 0.0) -> SupervisionResult:
+    """``log_cut``: show the output from there on (a client attaching to a running run);
+    ``running_for``: how long the run has been going already (the status line's clock)."""
     supervisor = Supervisor(kube, submitted, display, interrupts, grace=run.cluster.grace, containers=run.containers,
-                            keep_on_failure=run.cluster.ttl_seconds is None)
+                            keep_on_failure=run.cluster.ttl_seconds is None, log_cut=log_cut)
+    # The status line counts from the run's start, not from this client's.
+    supervisor.state = dataclasses.replace(supervisor.state, started=supervisor.state.started - running_for)
     return supervisor.supervise()
 
 

@@ -54,10 +54,20 @@ def append(record: dict[str, Any], *, path: Path | None = None) -> None:
 
 
 def record_submitted(*, run_id: str, cluster: str, context: str | None, namespace: str, job: str,
-                     workflow: str, image: str, path: Path | None = None) -> None:
-    append({"event": "submitted", "run_id": run_id, "cluster": cluster, "context": context,
-            "namespace": namespace, "job": job, "workflow": workflow, "image": image,
-            "submitted_at": now_iso(), "user": os.environ.get("USER", "")}, path=path)
+                     workflow: str, image: str, session_id: str | None = None, repo: Path | None = None,
+                     detached: bool = False, path: Path | None = None) -> None:
+    """``session_id`` and ``repo`` let `prodigy cluster runs` show a repository's runs (and their
+    collection) after the session itself is merged and gone; ``detached``: nobody follows it."""
+    record: dict[str, Any] = {"event": "submitted", "run_id": run_id, "cluster": cluster, "context": context,
+                              "namespace": namespace, "job": job, "workflow": workflow, "image": image,
+                              "submitted_at": now_iso(), "user": os.environ.get("USER", "")}
+    if session_id:
+        record["session_id"] = session_id
+    if repo is not None:
+        record["repo"] = str(repo)
+    if detached:
+        record["detached"] = True
+    append(record, path=path)
 
 
 def record_finished(*, run_id: str, outcome: Outcome, exit_code: int, reason: str = "",
@@ -96,6 +106,9 @@ class RunRecord:
     outcome: str | None = None
     exit_code: int | None = None
     reason: str = ""
+    session_id: str | None = None     # absent in records written before detach existed
+    repo: str | None = None
+    detached: bool = False
 
 
 def read_lines(path: Path | None = None) -> Iterator[dict[str, Any]]:
@@ -130,6 +143,11 @@ def join_runs(records: Iterable[dict[str, Any]]) -> list[RunRecord]:
         RunRecord(run_id=run_id, cluster=str(r.get("cluster", "")), namespace=str(r.get("namespace", "")),
                   job=str(r.get("job", "")), workflow=str(r.get("workflow", "")),
                   submitted_at=str(r.get("submitted_at", "")), finished_at=r.get("finished_at"),
-                  outcome=r.get("outcome"), exit_code=r.get("exit_code"), reason=str(r.get("reason") or ""))
+                  outcome=r.get("outcome"), exit_code=r.get("exit_code"), reason=str(r.get("reason") or ""),
+                  session_id=_text(r.get("session_id")), repo=_text(r.get("repo")), detached=r.get("detached") is True)
         for run_id, r in runs.items() if "submitted_at" in r
     ]
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -31,7 +31,7 @@ from prodigy.k8s.clients import Kube
 from prodigy.k8s.config.resolve import GraceWindows
 from prodigy.k8s.diagnose import Diagnosis
 from prodigy.k8s.errors import KubeError
-from prodigy.k8s.logs import LogFollower, LogSource, container_state
+from prodigy.k8s.logs import LogCut, LogFollower, LogSource, container_state
 from prodigy.k8s.manifests.pod import TERMINATION_GRACE_SECONDS
 from prodigy.k8s.progress import JobEnd, JobVerdict
 from prodigy.k8s.status import Display
@@ -110,7 +110,7 @@ class Supervisor:
                  wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  drain_seconds: float = DRAIN_SECONDS, cancel_wait_seconds: float = CANCEL_WAIT_SECONDS,
                  keep_on_failure: bool = False, pods_gone_wait_seconds: float = PODS_GONE_WAIT_SECONDS,
-                 heartbeat_seconds: float = HEARTBEAT_SECONDS) -> None:
+                 heartbeat_seconds: float = HEARTBEAT_SECONDS, log_cut: LogCut | None = None) -> None:
         self.kube = kube
         self.run_ref = run
         self.display = display
@@ -121,6 +121,7 @@ class Supervisor:
         self.cancel_wait_seconds = cancel_wait_seconds
         self.keep_on_failure = keep_on_failure
         self.heartbeat_seconds = heartbeat_seconds
+        self.log_cut = log_cut       # attached to a running run: its output from then on (logs.LogCut)
         self.multi_container = containers > 1
         self.settings = core.Settings(job_name=run.job_name, namespace=run.namespace, grace=grace,
                                       pods_gone_wait_seconds=pods_gone_wait_seconds)
@@ -211,7 +212,8 @@ class Supervisor:
                 source = LogSource(self.run_ref.namespace, meta["name"], cname,
                                    label=f"[{key}] " if self.multi_container else "")
                 follower = LogFollower(self.kube, source, self._emitter(tail), stop=self.stop,
-                                       on_error=self.display.info)
+                                       on_error=self.display.info,
+                                       after=self.log_cut.start_for(cname) if self.log_cut else None)
                 self.followers[key] = follower
                 follower.start()
 
@@ -272,7 +274,10 @@ class Supervisor:
                    propagation="Foreground")
         deadline = self.clock() + self.cancel_wait_seconds
         while not self.interrupts.force.is_set():
-            if not self.state.pods and (self.state.job_gone_at is not None or self.state.job is None):
+            # Before the first list, "no pods" only means "not known yet" (a cancel requested
+            # before supervision began): wait for it, so the pod's grace-period export is not missed.
+            if self.state.pods_listed and not self.state.pods and (
+                    self.state.job_gone_at is not None or self.state.job is None):
                 break
             remaining = deadline - self.clock()
             if remaining <= 0:

@@ -349,16 +349,21 @@ def load_session(session_id: str, home: Path | None = None) -> Session:
 
 def _removal_record(session_id: str, home: Path | None = None) -> dict[str, Any] | None:
     """The last cleanup.log entry for `session_id` (written by `remove_session`), if any."""
+    return removal_records(home).get(session_id)
+
+
+def removal_records(home: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Every removed session's last cleanup.log entry (``at``, ``status``: merged, failed...), by id."""
     base = (home or paths.prodigy_home()) / "worktrees"
-    found: dict[str, Any] | None = None
+    found: dict[str, dict[str, Any]] = {}
     for log in sorted(base.glob("*/.metadata/cleanup.log")):
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 entry = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(entry, dict) and entry.get("session_id") == session_id:
-                found = entry
+            if isinstance(entry, dict) and isinstance(entry.get("session_id"), str):
+                found[entry["session_id"]] = entry
     return found
 
 

@@ -57,6 +57,7 @@ class JobSpecInputs:
     git_identity: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     agent_args: tuple[str, ...] = ()     # extra `prodigy agent execute` arguments (e.g. --args X)
     additions: PodAdditions = PodAdditions()
+    detached: bool = False               # --detach: no TTL until collected (manifests/retention.py)
 
     @property
     def names(self) -> RunNames:

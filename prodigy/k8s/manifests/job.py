@@ -7,7 +7,8 @@
 - A pod failure policy fails the Job at once when the agent exits non-zero: a workflow that
   failed fails again, so ``backoff_limit`` only ever retries pods lost to the infrastructure.
 - ``ttlSecondsAfterFinished`` removes a finished run (and, through ownership, its
-  ConfigMaps and Secret) unless ``--keep``.
+  ConfigMaps and Secret) unless ``--keep``; a detached run gets it only once collected
+  (``retention``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from prodigy.k8s.manifests.contract import AGENT_CONTAINER
 from prodigy.k8s.manifests.inputs import JobSpecInputs
 from prodigy.k8s.manifests.metadata import object_metadata, run_labels
 from prodigy.k8s.manifests.pod import pod_spec
+from prodigy.k8s.manifests.retention import detach_job
 
 Obj = dict[str, Any]
 
@@ -46,4 +48,6 @@ def build_job(inputs: JobSpecInputs) -> Obj:
         "metadata": object_metadata(run_names.job, inputs, annotations=True),
         "spec": spec,
     }
+    if inputs.detached:
+        job = detach_job(job, cluster.ttl_seconds)
     return apply_additions(job, inputs.additions)

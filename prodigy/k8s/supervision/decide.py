@@ -167,6 +167,7 @@ class State:
     job: Obj | None = None
     job_gone_at: float | None = None                            # monotonic: the Job vanished
     pods: Mapping[str, Obj] = field(default_factory=_frozen)    # by uid
+    pods_listed: bool = False                                   # the pod watch's first list arrived
     events: Mapping[str, Obj] = field(default_factory=_frozen)  # by uid: the Job's (watched) and pods' (read)
     events_checked: datetime | None = None                      # the deadline for which events were re-read
     limit_ranges: tuple[Obj, ...] | None = None                 # None: not asked for yet
@@ -209,7 +210,9 @@ def decide(state: State, message: Message, now: Now, settings: Settings) -> Deci
         return Decision(state, tuple(actions), _status(state, now, settings))
 
     end = job_end(state.job)
-    if end is not None:
+    # A Job seen already over (a client attaching to a finished run) is finished once its pods
+    # are known too: their logs and the agent's report come from them.
+    if end is not None and state.pods_listed:
         return Decision(replace(state, pending=None), (*actions, Finish(end)), _status(state, now, settings))
     if state.job_gone_at is not None:
         return _job_gone(state, actions, now, settings)
@@ -286,7 +289,7 @@ def _apply_job(state: State, event: WatchEvent, now: Now) -> State:
 
 def _apply_pods(state: State, event: WatchEvent) -> State:
     if event.type == "SYNC":
-        return replace(state, pods=_frozen({_uid(p): p for p in event.items}))
+        return replace(state, pods=_frozen({_uid(p): p for p in event.items}), pods_listed=True)
     if event.obj is None:
         return state
     pods = dict(state.pods)

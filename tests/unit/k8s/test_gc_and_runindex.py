@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prodigy.k8s import runindex
-from prodigy.k8s.gc import parse_duration, select_leftovers
+from prodigy.k8s.gc import awaiting_collection_kept, parse_duration, select_leftovers
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -102,16 +102,48 @@ def test_concurrent_writers_never_interleave_records(tmp_path: Path) -> None:
     assert len({json.loads(line)["run_id"] for line in lines}) == 800
 
 
-def test_cluster_runs_lists_each_run_with_its_outcome_and_reason() -> None:
-    from prodigy.k8s.admin import list_runs
+def test_submitted_records_carry_the_session_repository_and_detachment(tmp_path: Path) -> None:
+    index = tmp_path / "runs.jsonl"
+    runindex.record_submitted(run_id="cccccccccc", cluster="dev", context=None, namespace="ns", job="j", workflow="w",
+                              image="img", session_id="session-x", repo=Path("/src/app"), detached=True, path=index)
+    runindex.record_submitted(run_id="dddddddddd", cluster="dev", context=None, namespace="ns", job="j", workflow="w",
+                              image="img", path=index)
+    detached, attached = runindex.join_runs(runindex.read_lines(index))
+    assert (detached.session_id, detached.repo, detached.detached) == ("session-x", "/src/app", True)
+    assert (attached.session_id, attached.repo, attached.detached) == (None, None, False)
+    assert "detached" not in index.read_text().splitlines()[1]     # old readers see the same record as before
 
-    runindex.record_submitted(run_id="r1", cluster="dev", context=None, namespace="ns", job="prodigy-a-r1",
-                              workflow="a", image="img")
-    runindex.record_finished(run_id="r1", outcome=runindex.Outcome.FAILED, exit_code=1, reason="OOMKilled")
-    runindex.record_submitted(run_id="r2", cluster="dev", context=None, namespace="ns", job="prodigy-b-r2",
-                              workflow="b", image="img")
-    header, first, second = list_runs()
-    assert header.split() == ["SUBMITTED", "RUN", "CLUSTER/NAMESPACE", "JOB", "WORKFLOW", "OUTCOME", "EXIT", "REASON"]
-    assert first.split()[1:] == ["r1", "dev/ns", "prodigy-a-r1", "a", "failed", "1", "OOMKilled"]
-    assert second.split()[1:6] == ["r2", "dev/ns", "prodigy-b-r2", "b", "unknown"]
-    assert list_runs(cluster="other") == ["no cluster runs recorded yet"]
+
+def detached_job(name: str, *, completed: str, collected: bool = False) -> dict[str, object]:
+    made = job(name, created="2026-11-01T08:00:00Z", completed=completed, condition="Complete")
+    annotations = {"prodigy.io/detached": "true", "prodigy.io/ttl-after-collect": "3600"}
+    if collected:
+        annotations["prodigy.io/collected-at"] = "2026-11-27T11:00:00Z"
+    made["metadata"]["annotations"] = annotations  # type: ignore[index]
+    return made
+
+
+def test_a_detached_run_waiting_for_collection_is_kept_until_it_is_abandoned() -> None:
+    jobs = [
+        detached_job("week-old-uncollected-aaa", completed="2026-11-19T12:00:00Z"),
+        detached_job("day-old-uncollected-bbb", completed="2026-11-26T12:00:00Z"),
+        detached_job("day-old-collected-ccc", completed="2026-11-26T12:00:00Z", collected=True),
+    ]
+    chosen = select_leftovers(jobs, now=NOW, older_than=timedelta(hours=1), abandoned_after=timedelta(days=7))
+    assert [(c.name, c.abandoned) for c in chosen] == [("week-old-uncollected-aaa", True),
+                                                       ("day-old-collected-ccc", False)]
+    assert chosen[0].describe() == ("job ns/week-old-uncollected-aaa (abandoned detached run aaa: succeeded 8d ago, "
+                                    "never collected)")
+    assert awaiting_collection_kept(jobs, chosen) == ["bbb"]
+    everything = select_leftovers(jobs, now=NOW, older_than=timedelta(hours=1), abandoned_after=timedelta(0))
+    assert len(everything) == 3 and awaiting_collection_kept(jobs, everything) == []
+
+
+def test_abandoned_after_reads_like_older_than_and_names_its_flag() -> None:
+    import pytest
+
+    from prodigy.errors import UsageError
+
+    assert parse_duration("7d", "--abandoned-after") == timedelta(days=7)
+    with pytest.raises(UsageError, match="--abandoned-after: cannot read 'soon'"):
+        parse_duration("soon", "--abandoned-after")

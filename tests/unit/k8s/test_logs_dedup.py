@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prodigy.k8s.logs import Deduper, LineSplitter, Timestamp, container_state, parse_line, parse_timestamp
+from prodigy.k8s.logs import Deduper, LineSplitter, LogCut, Timestamp, container_state, parse_line, parse_timestamp
 
 
 def test_parse_timestamp_keeps_nanoseconds_and_orders_trimmed_fractions() -> None:
@@ -53,6 +53,22 @@ def test_identical_lines_at_the_same_nanosecond_are_not_collapsed() -> None:
     dedup.begin_resume()
     # The replay holds both copies once each, and a third (new) copy is still shown.
     assert [dedup.accept(_stamp(1, 9), "same") for _ in range(3)] == [False, False, True]
+
+
+def test_attaching_shows_what_comes_after_the_last_line_printed_so_far() -> None:
+    """`cluster attach` cuts a running container's log at its last line (LogCut): the first read
+    (from that second, as after a reconnect) repeats nothing, and new lines in that second pass."""
+    cut = LogCut("prodigy-agent", _stamp(7, 300), "  step 2 working")
+    agent, init = Deduper(), Deduper()
+    agent.start_after(*cut.start_for("prodigy-agent"))
+    init.start_after(*cut.start_for("prodigy-repo"))
+    assert agent.since_time() == _stamp(7).rfc3339_second()
+    agent.begin_resume()
+    history = [(_stamp(6, 0), "  step 1"), (_stamp(7, 100), "[2/2] shell: x"), (_stamp(7, 300), "  step 2 working"),
+               (_stamp(7, 300), "  same instant, new"), (_stamp(8, 0), "  later")]
+    assert [agent.accept(ts, text) for ts, text in history] == [False, False, False, True, True]
+    assert [init.accept(ts, text) for ts, text in [(_stamp(1, 0), "fetched repo"), (_stamp(9, 0), "late")]] == \
+        [False, True]
 
 
 def test_lines_before_the_resume_point_are_dropped() -> None:
