@@ -34,6 +34,7 @@ from prodigy.local.checkpoints import Checkpoint, CheckpointStatus, CompletedSte
 from prodigy.local.env_resolve import EnvValueError, resolve_computed_env
 from prodigy.local.events import EventLog
 from prodigy.local.steps import RetryProgress, StepContext, StepFailed, execute_step
+from prodigy import redact
 from prodigy.redact import Redactor
 from prodigy.ui.console import Console
 from prodigy.workflow.interpolate import interpolate
@@ -210,7 +211,11 @@ def _add_computed_env(workflow: Workflow, workdir: Path, base_env: dict[str, str
         raise StepFailed(exc.message, step="workflow env") from exc
     base_env.update(values)
     ctx.variables.update(values)
+    # Secret values known only now: masked on the terminal from here on, and in every file prodigy
+    # writes (events and checkpoints mask what the process remembers).
+    redact.remember(hidden)
     ctx.secrets = (*ctx.secrets, *hidden)
+    ctx.redactor = Redactor.of(ctx.secrets) | redact.known()
 
 
 def _enter_pass(run_pass: Pass, ctx: StepContext, workflow: Workflow) -> None:
