@@ -25,8 +25,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from prodigy.errors import UsageError
+
+T = TypeVar("T")
 
 LOCK_FILE = "session.lock"
 
@@ -48,16 +51,21 @@ def lock_path(state_dir: Path) -> Path:
 
 def holder_pid(state_dir: Path) -> int | None:
     """The pid of the process holding the session's lock, or None when nobody holds it."""
-    path = lock_path(state_dir)
+    return _holder(lock_path(state_dir), _read_pid)
+
+
+def _holder(path: Path, read: Callable[[Path], T | None]) -> T | None:
+    """Who holds the flock on ``path`` (as ``read`` finds it in the file), or None when it is free:
+    a shared lock we can take means nobody holds the exclusive one."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _read_pid(path)
+            return read(path)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
@@ -130,20 +138,7 @@ def repo_lock_path(git_common_dir: Path) -> Path:
 
 def repo_lock_holder(git_common_dir: Path) -> RepoLockHolder | None:
     """Who holds the repository lock right now, or None when it is free."""
-    path = repo_lock_path(git_common_dir)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _read_holder(path)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+    return _holder(repo_lock_path(git_common_dir), _read_holder)
 
 
 class _Held:
