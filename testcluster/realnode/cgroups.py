@@ -13,7 +13,7 @@ from pathlib import Path
 
 CGROUP_FS = Path("/sys/fs/cgroup")
 # The hierarchies the kubelet's cgroup manager checks on cgroup v1.
-SUBSYSTEMS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "devices", "freezer", "hugetlb")
+SUBSYSTEMS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "devices", "freezer", "hugetlb", "systemd")
 
 
 def own_memory_cgroup(proc_cgroup: str) -> str:
