@@ -14,6 +14,8 @@ from pathlib import Path
 CGROUP_FS = Path("/sys/fs/cgroup")
 # The hierarchies the kubelet's cgroup manager checks on cgroup v1.
 SUBSYSTEMS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "devices", "freezer", "hugetlb", "systemd")
+# runc also mirrors each container's cgroup into the (nearly empty) v2 hierarchy of a hybrid host.
+CLEANUP = (*SUBSYSTEMS, "unified")
 
 
 def own_memory_cgroup(proc_cgroup: str) -> str:
@@ -30,8 +32,8 @@ def root_for(cluster: str, token: str, proc_cgroup: str) -> str:
     return f"{base}/prodigy-testcluster-{cluster}-{token}"
 
 
-def _hierarchies(fs: Path) -> list[Path]:
-    return [fs / name for name in SUBSYSTEMS if (fs / name / "cgroup.procs").exists()]
+def _hierarchies(fs: Path, names: tuple[str, ...] = SUBSYSTEMS) -> list[Path]:
+    return [fs / name for name in names if (fs / name / "cgroup.procs").exists()]
 
 
 def create(root: str, fs: Path = CGROUP_FS) -> list[Path]:
@@ -58,7 +60,7 @@ def remove(root: str, made: list[Path], fs: Path = CGROUP_FS) -> list[Path]:
     Returns the directories that could not be removed (still holding tasks).
     """
     left: list[Path] = []
-    for hierarchy in _hierarchies(fs):
+    for hierarchy in _hierarchies(fs, CLEANUP):
         top = hierarchy / root.lstrip("/")
         if not top.is_dir():
             continue
