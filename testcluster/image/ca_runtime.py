@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 CA_IN_CONTAINER = "/dev/host-ca-bundle.crt"
 CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE",
@@ -32,7 +33,7 @@ def bundle_dir(args: list[str]) -> str:
     return os.getcwd()
 
 
-def add_ca(config: dict, host_ca: str) -> dict:
+def add_ca(config: dict[str, Any], host_ca: str) -> dict[str, Any]:
     mounts = [m for m in config.get("mounts", []) if m.get("destination") != CA_IN_CONTAINER]
     mounts.append({"destination": CA_IN_CONTAINER, "type": "bind", "source": host_ca,
                    "options": ["bind", "ro", "nosuid", "nodev", "noexec"]})

@@ -70,11 +70,11 @@ def remove(root: str, made: list[Path], fs: Path = CGROUP_FS) -> list[Path]:
                 os.rmdir(directory)
             except OSError:
                 left.append(Path(directory))
-    for directory in sorted(made, key=lambda path: -len(path.parts)):
+    for made_dir in sorted(made, key=lambda path: -len(path.parts)):
         try:
-            directory.rmdir()
+            made_dir.rmdir()
         except FileNotFoundError:
             pass
         except OSError:
-            left.append(directory)
+            left.append(made_dir)
     return left

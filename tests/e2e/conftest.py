@@ -9,7 +9,9 @@
 
 Every test using one of them is marked ``e2e`` automatically. Tests marked
 ``testcluster_only`` check the harness itself (process lifecycle) and are
-deselected when an external cluster is used.
+deselected when an external cluster is used. Tests marked ``real_node_only`` look
+inside the built agent image and are deselected unless the node is the real kubelet
+(PRODIGY_TEST_NODE=kubelet, the default).
 """
 
 from __future__ import annotations
@@ -27,18 +29,24 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "testcluster_only: checks the built control plane itself; deselected with PRODIGY_TEST_KUBECONFIG"
     )
+    config.addinivalue_line(
+        "markers", "real_node_only: needs the real kubelet and the built image; deselected on other nodes"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
-    if clusters.external_kubeconfig() is None:
+    markers = {"real_node_only"} if clusters.external_kubeconfig() is None else {"testcluster_only", "real_node_only"}
+    if clusters.external_kubeconfig() is None and clusters.node_kind() == "kubelet":
+        markers.discard("real_node_only")
+    if not markers:
         return
-    deselected = [item for item in items if item.get_closest_marker("testcluster_only")]
+    deselected = [item for item in items if markers & {mark.name for mark in item.iter_markers()}]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not item.get_closest_marker("testcluster_only")]
+        items[:] = [item for item in items if not markers & {mark.name for mark in item.iter_markers()}]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,78 @@
+"""On a real node, the Job's pod runs in the image built from docker/agent/Dockerfile.
+
+Seen from inside the pod, with the product's own security context and memory limit: the OS
+release of the image's Debian base, the Claude Code CLI the Dockerfile installs (the plain
+agent image, not the test image whose `claude` is the fake), uid/gid 1000, tini as PID 1, and
+the memory limit in the container's own cgroup; a step over that limit is OOMKilled (exit 137).
+
+Deselected on other nodes (marker ``real_node_only``): the process node agent runs pods as
+host processes from this checkout's virtualenv, so there is no image to look into.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from testcluster.image import recipe
+from tests.e2e.k8s.conftest import CookEnv
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.real_node_only]
+
+DOCKERFILE = Path(__file__).resolve().parents[3] / "docker" / "agent" / "Dockerfile"
+CLAUDE_CODE_VERSION = re.findall(r"^ARG CLAUDE_CODE_VERSION=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)[0]
+
+LOOK_AROUND = """\
+name: look-around
+commands:
+  - shell: ". /etc/os-release && echo \\"os=$PRETTY_NAME\\""
+  - shell: "echo \\"claude=$(claude --version)\\""
+  - shell: "echo \\"ids=$(id -u):$(id -g) home=$HOME\\""
+  - shell: "echo \\"pid1=$(tr '\\\\0' ' ' < /proc/1/cmdline)\\""
+  - shell: "echo \\"limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)\\""
+  - shell: "echo \\"python=$(command -v python3) node=$(node --version) git=$(git --version)\\""
+"""
+
+HUNGRY = """\
+name: hungry
+commands:
+  - shell: "echo within-the-limit"
+  - shell: "python3 -c 'import time; x = bytearray(1024 * 1024 * 1024); time.sleep(5)'"
+"""
+
+
+def _seen(stdout: str, key: str) -> str:
+    found = re.search(rf"{key}=(.*)", stdout)
+    assert found, f"{key}= not in the run's output:\n{stdout}"
+    return found.group(1).strip()
+
+
+def test_the_pod_runs_the_built_image_under_its_memory_limit(cook_env: CookEnv) -> None:
+    cook_env.configure(image=recipe.AGENT_IMAGE,
+                       resources={"requests": {"memory": "64Mi", "cpu": "100m"}, "limits": {"memory": "384Mi"}})
+    looked = cook_env.cook(cook_env.workflow("look", LOOK_AROUND), "--keep")
+
+    assert looked.returncode == 0, looked.stderr
+    assert _seen(looked.stdout, "os") == "Debian GNU/Linux 12 (bookworm)"
+    assert _seen(looked.stdout, "claude") == f"{CLAUDE_CODE_VERSION} (Claude Code)"   # the real CLI, from npm
+    assert _seen(looked.stdout, "ids") == "1000:1000 home=/home/prodigy"
+    assert _seen(looked.stdout, "pid1").startswith("/usr/bin/tini -- prodigy agent execute")
+    assert int(_seen(looked.stdout, "limit")) == 384 * 1024 * 1024
+    assert _seen(looked.stdout, "python").startswith("/opt/prodigy/bin/python3 node=v22.")
+
+    cook_env.configure(image=recipe.AGENT_IMAGE,
+                       resources={"requests": {"memory": "64Mi", "cpu": "100m"}, "limits": {"memory": "256Mi"}})
+    hungry = cook_env.cook(cook_env.workflow("hungry", HUNGRY), "--keep")
+
+    assert hungry.returncode == 1
+    assert "within-the-limit" in hungry.stdout
+    assert "ran out of memory" in hungry.stderr and "137" in hungry.stderr
+    pods = json.loads(cook_env.cluster.kubectl("-n", cook_env.namespace, "get", "pods", "-l", "app=prodigy",
+                                               "-o", "json").stdout)["items"]
+    agents = [status for pod in pods for status in pod["status"].get("containerStatuses", [])
+              if status["name"] == "prodigy-agent" and status["state"].get("terminated")]
+    killed = [s["state"]["terminated"] for s in agents if s["state"]["terminated"]["exitCode"] == 137]
+    assert [k["reason"] for k in killed] == ["OOMKilled"], agents
