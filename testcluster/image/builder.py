@@ -121,8 +121,13 @@ class Builder:
         with step(f"Debian {recipe.DEBIAN_SUITE} rootfs (mmdebstrap --variant=minbase)"):
             rootfs = work / "rootfs.tar"
             excludes = [f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in ("man", "doc", "locale", "info")]
+            apt_conf = work / "apt.conf.d"
+            apt_conf.mkdir()
+            for name, text in recipe.APT_CONFIG.items():
+                (apt_conf / name).write_text(text)
+            copy_in = [f"--customize-hook=copy-in {apt_conf / name} /etc/apt/apt.conf.d" for name in recipe.APT_CONFIG]
             run(["mmdebstrap", "--variant=minbase", "--mode=root", "--format=tar", "--quiet",
-                 "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr", *excludes,
+                 "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr", *excludes, *copy_in,
                  "--dpkgopt=path-include=/usr/share/doc/*/copyright",
                  recipe.DEBIAN_SUITE, str(rootfs), *recipe.debian_sources()])
         self.private_mounts()

@@ -5,7 +5,9 @@ base images made on this machine from Debian, npm and PyPI packages, because no 
 registry is reachable here. The stand-ins, and how each differs from the official image:
 
 - ``debian:bookworm-slim``: ``mmdebstrap --variant=minbase`` from Debian's bookworm,
-  bookworm-updates and bookworm-security suites, without man pages, docs and locales.
+  bookworm-updates and bookworm-security suites, without man pages, docs and locales, and with
+  the apt settings the official image carries (``APT_CONFIG``: downloaded packages and
+  translations are not kept, so a later ``apt-get install`` leaves no .deb in its layer).
 - ``python:3.11-slim-bookworm``: that base plus Debian's ``python3`` (3.11.2, in /usr/bin),
   ca-certificates, netbase and tzdata. The official image builds CPython 3.11.x into
   /usr/local instead; nothing in the Dockerfile depends on where it is.
@@ -61,6 +63,20 @@ def full_reference(image: str) -> str:
     return f"docker.io/{image}"
 
 
+# The official debian image's /etc/apt/apt.conf.d/docker-* files, in effect.
+APT_CONFIG = {
+    "docker-clean": (
+        'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb '
+        '/var/cache/apt/*.bin || true"; };\n'
+        'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb '
+        '/var/cache/apt/*.bin || true"; };\n'
+        'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n'),
+    "docker-no-languages": 'Acquire::Languages "none";\n',
+    "docker-gzip-indexes": 'Acquire::GzipIndexes "true";\n',
+    "docker-autoremove-suggests": 'Apt::AutoRemove::SuggestsImportant "false";\n',
+}
+
+
 def debian_sources() -> list[str]:
     return [
         f"deb {DEBIAN_MIRROR} {DEBIAN_SUITE} main",
@@ -99,7 +115,7 @@ def test_containerfile() -> str:
 
 def base_recipe() -> str:
     """Everything the stand-in bases depend on; its hash names the cached bases."""
-    return "\n".join([DEBIAN_SUITE, *debian_sources(), NODE_VERSION, NPM_VERSION, UV_VERSION,
+    return "\n".join([DEBIAN_SUITE, *debian_sources(), *APT_CONFIG.values(), NODE_VERSION, NPM_VERSION, UV_VERSION,
                       python_containerfile(), node_containerfile(), uv_containerfile()])
 
 

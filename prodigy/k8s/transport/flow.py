@@ -149,6 +149,7 @@ def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, r
     and checkpoint during its grace period; ``capture`` read them before the pod was gone. Such a
     run ends like an interrupted (Ctrl+C) or failed (deadline) local run: commits on the session
     branch, worktree kept, "Resume with"."""
+    from prodigy.k8s.diagnose import oom_killed
     from prodigy.k8s.supervise import RunOutcome
     from prodigy.local.session import finish_session, report_kept
     from prodigy.workflow.loader import load_workflow
@@ -190,10 +191,12 @@ def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, r
         # the cluster's diagnosis is the error; the session is kept for `prodigy resume`.
         # Same order as a failed local run: the error, then where the work is and how to resume.
         return _keep_failed(session, error, "the pod did not report", console)
-    if error is not None and int(summary.get("exit_code", EXIT_FAILURE)) not in (0, EXIT_FAILURE):
+    if error is not None and (int(summary.get("exit_code", EXIT_FAILURE)) not in (0, EXIT_FAILURE)
+                              or oom_killed(result.pods)):
         # The pod did not end by an ordinary step failure (OOM kill, deadline, eviction): the
         # cluster's diagnosis explains the step error the local summary prints next, so it
-        # comes first, as the cause, not as a second "Error:".
+        # comes first, as the cause, not as a second "Error:". On a real node the kernel's OOM
+        # killer takes the step's process, not the agent: the agent exits 1, the pod says OOMKilled.
         console.error(f"Cause: {error.message}")
         if error.hint:
             console.error(f"hint: {error.hint}")
