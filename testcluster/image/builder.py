@@ -212,7 +212,7 @@ class Builder:
         run(["strip", str(output)])
         return output.read_bytes()
 
-    def write_archive(self, agent_dir: Path, out: IO[bytes]) -> list[str]:
+    def write_archive(self, agent_dir: Path, out: IO[bytes], present: frozenset[str] = frozenset()) -> list[str]:
         manifest = json.loads((agent_dir / "manifest.json").read_text())
         config = json.loads((agent_dir / manifest["config"]["digest"].split(":")[1]).read_text())
         fake = (self.repo / "testing" / "fake_claude" / "claude").read_bytes()
@@ -231,7 +231,8 @@ class Builder:
             oci.add_bytes(archive, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
             oci.add_bytes(archive, "index.json", json.dumps(index).encode())
             for entry in sorted(agent_dir.iterdir()):
-                if entry.name in ("manifest.json", "version"):
+                # Layers the store already holds (a rebuild) need not pass through the pipe.
+                if entry.name in ("manifest.json", "version") or f"sha256:{entry.name}" in present:
                     continue
                 archive.add(entry, arcname=f"blobs/sha256/{entry.name}", recursive=False)
             oci.add_bytes(archive, f"blobs/sha256/{oci.hex_of(manifest_bytes)}", manifest_bytes)
@@ -264,13 +265,15 @@ class Builder:
                     if daemon.poll() is not None or time.monotonic() > deadline:
                         raise RuntimeError(f"containerd for the image store did not start; see {target / 'containerd.log'}")
                     time.sleep(0.05)
+                present = frozenset(run(["ctr", "--address", str(layout.containerd_socket), "--namespace", "k8s.io",
+                                         "content", "ls", "--quiet"]).split())
                 importer = subprocess.Popen(
                     ["ctr", "--address", str(layout.containerd_socket), "--namespace", "k8s.io", "images", "import",
                      "--snapshotter", "overlayfs", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE)
                 assert importer.stdin is not None
                 try:
-                    names = self.write_archive(agent_dir, importer.stdin)
+                    names = self.write_archive(agent_dir, importer.stdin, present)
                 finally:
                     importer.stdin.close()
                 assert importer.stdout is not None and importer.stderr is not None

@@ -209,6 +209,11 @@ def kubelet_config(layout: NodeLayout) -> dict[str, Any]:
         "volumePluginDir": str(layout.root / "volume-plugins"),
         "staticPodPath": "",
         "resolvConf": "/etc/resolv.conf",
+        # Pods use dnsPolicy ClusterFirst; without a cluster DNS address the kubelet warns on
+        # every pod (MissingClusterDNS), and prodigy shows warning events to the user. The
+        # address is a Service address as in any cluster; nothing answers there (no network).
+        "clusterDNS": ["10.0.0.10"],
+        "clusterDomain": "cluster.local",
         # A shared, busy machine: evict nothing for disk or memory pressure, and never
         # garbage-collect the imported images (they cannot be pulled again).
         "evictionHard": {"memory.available": "1Mi", "nodefs.available": "1%", "imagefs.available": "1%",

@@ -6,6 +6,9 @@
   ask for it (multi-cluster behaviour).
 - ``kube_namespace``: a fresh namespace in ``kube_cluster`` for one test, deleted
   (without waiting) afterwards.
+- ``process_cluster`` / ``process_namespace``: a cluster whose node is the process node
+  agent, whatever PRODIGY_TEST_NODE says, for the few tests that need pods to see the test
+  machine's files (each says why), and for the node agent's own tests.
 
 Every test using one of them is marked ``e2e`` automatically. Tests marked
 ``testcluster_only`` check the harness itself (process lifecycle) and are
@@ -22,7 +25,7 @@ import pytest
 
 from testing import cluster as clusters
 
-CLUSTER_FIXTURES = {"kube_cluster", "second_kube_cluster", "kube_namespace"}
+CLUSTER_FIXTURES = {"kube_cluster", "second_kube_cluster", "kube_namespace", "process_cluster", "process_namespace"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -73,6 +76,29 @@ def second_kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cl
         yield started
     finally:
         clusters.stop(started)
+
+
+@pytest.fixture(scope="session")
+def process_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[clusters.KubeCluster]:
+    external = clusters.external_kubeconfig()
+    if external is not None:
+        yield clusters.use_external(external, tmp_path_factory.mktemp("external-cluster-p"), name="external-p")
+        return
+    started = clusters.start(tmp_path_factory.mktemp("testcluster-process"), "prodigy-test-p", node="process")
+    try:
+        yield started
+    finally:
+        clusters.stop(started)
+
+
+@pytest.fixture
+def process_namespace(process_cluster: clusters.KubeCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    process_cluster.check_running()
+    name = process_cluster.create_namespace(request.node.name)
+    try:
+        yield name
+    finally:
+        process_cluster.delete_namespace(name)
 
 
 @pytest.fixture

@@ -147,6 +147,16 @@ class Parity:
 
 @pytest.fixture
 def parity(kube_cluster: clusters.KubeCluster, kube_namespace: str, tmp_path: Path) -> Parity:
+    return _parity(kube_cluster, kube_namespace, tmp_path)
+
+
+@pytest.fixture
+def parity_on_process_node(process_cluster: clusters.KubeCluster, process_namespace: str, tmp_path: Path) -> Parity:
+    """Parity on the process node agent, for tests whose pods must reach the test machine's files."""
+    return _parity(process_cluster, process_namespace, tmp_path)
+
+
+def _parity(kube_cluster: clusters.KubeCluster, kube_namespace: str, tmp_path: Path) -> Parity:
     template = make_repo(tmp_path / "template", {"README.md": "# project\n", "src/app.txt": "v1\n",
                                                  "src/old_name.txt": "to be renamed\n", "doomed.txt": "bye\n"})
     tool = template / "tool.sh"

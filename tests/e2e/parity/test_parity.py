@@ -170,7 +170,12 @@ def test_merge_block_runs_locally_after_a_cluster_run(parity: Parity) -> None:
     assert "custom-merge prodigy-session-" in cluster.stdout
 
 
-def test_remote_mode_clones_from_a_bare_repository_and_pushes_the_session_branch(parity: Parity) -> None:
+def test_remote_mode_clones_from_a_bare_repository_and_pushes_the_session_branch(
+        parity_on_process_node: Parity) -> None:
+    # On the process node agent: the "remote" is a bare repository on this machine
+    # (file://). Pods of the real node cannot reach it: they have no network by design
+    # (testcluster/realnode/podnet.py) and see no host path, and this machine has no git server.
+    parity = parity_on_process_node
     bare = parity.root / "remote.git"
     git(parity.root, "clone", "-q", "--bare", str(parity.template), str(bare))
     local, cluster = parity.run_both(SHELL_COMMITS, repo_entry={"mode": "remote", "remote_url": f"file://{bare}"})
