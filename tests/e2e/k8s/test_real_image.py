@@ -25,15 +25,16 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.real_node_only]
 DOCKERFILE = Path(__file__).resolve().parents[3] / "docker" / "agent" / "Dockerfile"
 CLAUDE_CODE_VERSION = re.findall(r"^ARG CLAUDE_CODE_VERSION=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)[0]
 
+# No $VARIABLE in these commands: prodigy interpolates those itself before the shell runs.
 LOOK_AROUND = """\
 name: look-around
 commands:
-  - shell: ". /etc/os-release && echo \\"os=$PRETTY_NAME\\""
-  - shell: "echo \\"claude=$(claude --version)\\""
-  - shell: "echo \\"ids=$(id -u):$(id -g) home=$HOME\\""
-  - shell: "echo \\"pid1=$(tr '\\\\0' ' ' < /proc/1/cmdline)\\""
-  - shell: "echo \\"limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)\\""
-  - shell: "echo \\"python=$(command -v python3) node=$(node --version) git=$(git --version)\\""
+  - shell: "grep '^PRETTY_NAME=' /etc/os-release | tr -d '\\"'"
+  - shell: "echo claude=$(claude --version)"
+  - shell: "echo ids=$(id -u):$(id -g) home=$(printenv HOME)"
+  - shell: "echo pid1=$(tr '\\0' ' ' < /proc/1/cmdline)"
+  - shell: "echo limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"
+  - shell: "echo python=$(command -v python3) node=$(node --version)"
 """
 
 HUNGRY = """\
@@ -45,9 +46,11 @@ commands:
 
 
 def _seen(stdout: str, key: str) -> str:
-    found = re.search(rf"{key}=(.*)", stdout)
-    assert found, f"{key}= not in the run's output:\n{stdout}"
-    return found.group(1).strip()
+    """The value a step printed as KEY=value (the step's header, which shows the command, comes first)."""
+    values = [value.strip() for value in re.findall(rf"^.*?\b{key}=(.*)$", stdout, re.MULTILINE)
+              if "$(" not in value and "/etc/os-release" not in value]
+    assert values, f"{key}= not in the run's output:\n{stdout}"
+    return values[-1]
 
 
 def test_the_pod_runs_the_built_image_under_its_memory_limit(cook_env: CookEnv) -> None:
@@ -56,7 +59,7 @@ def test_the_pod_runs_the_built_image_under_its_memory_limit(cook_env: CookEnv) 
     looked = cook_env.cook(cook_env.workflow("look", LOOK_AROUND), "--keep")
 
     assert looked.returncode == 0, looked.stderr
-    assert _seen(looked.stdout, "os") == "Debian GNU/Linux 12 (bookworm)"
+    assert _seen(looked.stdout, "PRETTY_NAME") == "Debian GNU/Linux 12 (bookworm)"
     assert _seen(looked.stdout, "claude") == f"{CLAUDE_CODE_VERSION} (Claude Code)"   # the real CLI, from npm
     assert _seen(looked.stdout, "ids") == "1000:1000 home=/home/prodigy"
     assert _seen(looked.stdout, "pid1").startswith("/usr/bin/tini -- prodigy agent execute")

@@ -77,7 +77,7 @@ def test_signal_while_a_step_runs_brings_back_the_commits_so_far(
 
     assert client.returncode == exit_code, out + err
     branch = _metadata(side)["branch"]
-    assert git(side.repo, "rev-parse", branch).strip() == made.group(1)     # the pod's commit, same id
+    assert git(side.repo, "rev-parse", branch).strip() == made.group(1), out + err   # the pod's commit, same id
     assert git(side.repo, "rev-parse", "main").strip() == side.base         # nothing merged
     record = _metadata(side)
     assert record["status"] == "interrupted"
