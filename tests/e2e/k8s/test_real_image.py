@@ -32,7 +32,7 @@ commands:
   - shell: "grep '^PRETTY_NAME=' /etc/os-release | tr -d '\\"'"
   - shell: "echo claude=$(claude --version)"
   - shell: "echo ids=$(id -u):$(id -g) home=$(printenv HOME)"
-  - shell: "echo pid1=$(tr '\\0' ' ' < /proc/1/cmdline)"
+  - shell: "xargs -0 echo pid1= < /proc/1/cmdline"
   - shell: "echo limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"
   - shell: "echo python=$(command -v python3) node=$(node --version)"
 """
@@ -62,7 +62,7 @@ def test_the_pod_runs_the_built_image_under_its_memory_limit(cook_env: CookEnv) 
     assert _seen(looked.stdout, "PRETTY_NAME") == "Debian GNU/Linux 12 (bookworm)"
     assert _seen(looked.stdout, "claude") == f"{CLAUDE_CODE_VERSION} (Claude Code)"   # the real CLI, from npm
     assert _seen(looked.stdout, "ids") == "1000:1000 home=/home/prodigy"
-    assert _seen(looked.stdout, "pid1").startswith("/usr/bin/tini -- prodigy agent execute")
+    assert _seen(looked.stdout, "pid1").startswith("/usr/bin/tini -- prodigy agent execute")   # tini is PID 1
     assert int(_seen(looked.stdout, "limit")) == 384 * 1024 * 1024
     assert _seen(looked.stdout, "python").startswith("/opt/prodigy/bin/python3 node=v22.")
 
