@@ -126,6 +126,8 @@ class Builder:
             for name, text in recipe.APT_CONFIG.items():
                 (apt_conf / name).write_text(text)
             copy_in = [f"--customize-hook=copy-in {apt_conf / name} /etc/apt/apt.conf.d" for name in recipe.APT_CONFIG]
+            # With those settings in place mmdebstrap's own cleanup keeps the downloaded .debs.
+            copy_in.append('--customize-hook=rm -f "$1"/var/cache/apt/archives/*.deb "$1"/var/cache/apt/*.bin')
             run(["mmdebstrap", "--variant=minbase", "--mode=root", "--format=tar", "--quiet",
                  "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr", *excludes, *copy_in,
                  "--dpkgopt=path-include=/usr/share/doc/*/copyright",

@@ -115,7 +115,8 @@ def test_containerfile() -> str:
 
 def base_recipe() -> str:
     """Everything the stand-in bases depend on; its hash names the cached bases."""
-    return "\n".join([DEBIAN_SUITE, *debian_sources(), *APT_CONFIG.values(), NODE_VERSION, NPM_VERSION, UV_VERSION,
+    return "\n".join([DEBIAN_SUITE, *debian_sources(), *APT_CONFIG.values(), "no .debs kept", NODE_VERSION,
+                      NPM_VERSION, UV_VERSION,
                       python_containerfile(), node_containerfile(), uv_containerfile()])
 
 
