@@ -46,8 +46,6 @@ class TerminationCapture:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._follower: threading.Thread | None = None
-        self._started = threading.Event()           # a follower started
-        self._results_ran = threading.Event()       # some pod's results container was seen running
         self._done = threading.Event()
         self.result: CollectedResult | None = None
         self.error: str | None = None
@@ -67,23 +65,13 @@ class TerminationCapture:
         self._watcher.start()
         return self
 
-    def wait(self, timeout: float | None = None, *, deleting: bool = False) -> CollectedResult | None:
-        """The captured result, once the followed log ended (bounded; None if nothing was captured).
-
-        ``deleting``: the caller has just deleted the run (Ctrl+C), so a pod deletion is on its way.
-        """
+    def wait(self, timeout: float | None = None) -> CollectedResult | None:
+        """The captured result, once the followed log ended (bounded; None if nothing was captured)."""
+        if self._follower is None:
+            return None
         budget = self.grace_seconds + FOLLOW_MARGIN_SECONDS if timeout is None else timeout
         step = 0.1
         waited = 0.0
-        # The pod's deletion reaches this watch a moment after the Job's (the garbage collector
-        # deletes the pods; on a busy node seconds later): when the results container was
-        # running, give that event a short while to arrive before concluding there is nothing.
-        while (deleting and not self._started.is_set() and self._results_ran.is_set() and not self.give_up.is_set()
-               and waited < min(budget, FOLLOW_MARGIN_SECONDS)):
-            self._started.wait(step)
-            waited += step
-        if self._follower is None:
-            return None
         while not self._done.is_set() and not self.give_up.is_set() and waited < budget:
             self._done.wait(step)
             waited += step
@@ -99,10 +87,7 @@ class TerminationCapture:
     def _on_event(self, event: WatchEvent) -> None:
         pods = event.items if event.type == "SYNC" else ((event.obj,) if event.obj is not None else ())
         for pod in pods:
-            ran = results_container_ran(pod)
-            if ran:
-                self._results_ran.set()
-            if pod.get("metadata", {}).get("deletionTimestamp") and ran:
+            if pod.get("metadata", {}).get("deletionTimestamp") and results_container_ran(pod):
                 self._follow(pod)
 
     def _follow(self, pod: dict[str, Any]) -> None:
@@ -112,7 +97,6 @@ class TerminationCapture:
             name = pod["metadata"]["name"]
             self._follower = threading.Thread(target=self._read, args=(name,), name=f"capture:{name}", daemon=True)
             self._follower.start()
-            self._started.set()
 
     def _read(self, pod_name: str) -> None:
         try:

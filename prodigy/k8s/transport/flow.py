@@ -154,7 +154,7 @@ def finish(kube: Kube, attached: AttachedRun, session: Session, job_name: str, r
     from prodigy.local.session import finish_session, report_kept
     from prodigy.workflow.loader import load_workflow
 
-    captured = capture.wait(deleting=result.outcome is RunOutcome.CANCELLED) if capture is not None else None
+    captured = capture.wait() if capture is not None else None
     if result.outcome is RunOutcome.CANCELLED:
         # Land first: "cancelled" is the last word, as for a local Ctrl+C.
         _land_captured(attached, session, captured, capture, console)
