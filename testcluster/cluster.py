@@ -274,6 +274,12 @@ def down(directory: Path, *, grace: float = 10.0) -> list[str]:
     return running
 
 
+def recorded(directory: Path) -> tuple[Component, ...]:
+    """The processes recorded for the cluster in ``directory`` (none if there is no record)."""
+    current = state.load(directory.resolve())
+    return () if current is None else current.components
+
+
 def status(directory: Path) -> dict[str, bool]:
     """Component name -> running, for the cluster recorded in ``directory``."""
     current = state.load(directory.resolve())

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from testcluster import auth, binaries, cluster
 from testcluster.image import build as images
 from testcluster.image import recipe
+from testcluster.realnode.config import CONTAINERD_SOCKET
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -79,9 +80,11 @@ class KubeCluster:
         """
         if self.node_kind != "kubelet" or self.directory is None:
             return
-        socket = self.directory / "node" / "containerd" / "containerd.sock"
+        # containerd's socket is in the node's own mount namespace: enter it (the supervisor's).
+        (node,) = [c for c in cluster.recorded(self.directory) if c.name == "node"]
         for name in names:
-            subprocess.run(["ctr", "--address", str(socket), "--namespace", "k8s.io", "images", "tag", "--force",
+            subprocess.run(["nsenter", f"--target={node.pid}", "--mount", "--", "ctr", "--address",
+                            str(CONTAINERD_SOCKET), "--namespace", "k8s.io", "images", "tag", "--force",
                             recipe.full_reference(source), recipe.full_reference(name)],
                            check=True, capture_output=True, text=True)
 

@@ -257,6 +257,10 @@ class Builder:
                     store.clone(previous[0] / "containerd" / "root", layout.containerd_root)
         layout.containerd_config.parent.mkdir(parents=True, exist_ok=True)
         layout.containerd_config.write_text(nodeconfig.containerd_config(layout))
+        # containerd's sockets (and its shims' state) go to /run/containerd: a tmpfs of our own.
+        if not Path("/run/containerd").is_mount():
+            linux.mount_tmpfs("/run")
+            os.makedirs("/run/containerd", exist_ok=True)
         with step("import into containerd (new layers unpacked)"):
             log = (target / "containerd.log").open("ab")
             daemon = subprocess.Popen(["containerd", "--config", str(layout.containerd_config)],
@@ -288,8 +292,6 @@ class Builder:
                 daemon.wait(timeout=30)
                 log.close()
         shutil.rmtree(layout.containerd_state, ignore_errors=True)
-        for leftover in (layout.containerd_socket, layout.containerd_socket.with_name("containerd.sock.ttrpc")):
-            leftover.unlink(missing_ok=True)
         sizes = {name: image_size(agent_dir) for name in names[:1]}
         (target / "images.json").write_text(json.dumps({"key": self.key, "images": names, "sizes": sizes}, indent=2))
         return target

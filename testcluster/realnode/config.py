@@ -29,6 +29,11 @@ KERNEL_DEFAULTS: dict[str, int] = {
 CNI_PLUGIN = "prodigy-podnet"
 RUNC = "/usr/sbin/runc"
 SYSTEM_CNI_DIR = Path("/usr/lib/cni")
+CONTAINERD_SOCKET = Path("/run/containerd/containerd.sock")
+# The kubelet's root as it sees it: DIR/node/kubelet bound there in the node's namespace. The
+# kubelet keeps unix sockets in it (pod-resources, plugins), and a socket path must stay under
+# 104 bytes, which one below a pytest temporary directory does not.
+KUBELET_ROOT = Path("/var/lib/kubelet")
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,9 @@ class NodeLayout:
 
     @property
     def containerd_socket(self) -> Path:
-        return self.root / "containerd" / "containerd.sock"
+        # Inside the node's mount namespace, on its private /run tmpfs: a unix socket path must
+        # stay under 104 bytes, which a path below a pytest temporary directory does not.
+        return CONTAINERD_SOCKET
 
     @property
     def containerd_config(self) -> Path:
@@ -156,7 +163,7 @@ def containerd_config(layout: NodeLayout) -> str:
             "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing",
         ],
         "grpc": {"address": str(layout.containerd_socket)},
-        "ttrpc": {"address": str(layout.root / "containerd" / "containerd.sock.ttrpc")},
+        "ttrpc": {"address": f"{layout.containerd_socket}.ttrpc"},
         "debug": {"address": ""},
         "metrics": {"address": ""},
         "plugins": {

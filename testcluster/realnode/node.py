@@ -60,7 +60,7 @@ def kubelet_command(layout: config.NodeLayout, kubelet: Path) -> list[str]:
         f"--config={layout.kubelet_config}",
         f"--kubeconfig={layout.kubeconfig}",
         f"--hostname-override={layout.node_name}",
-        f"--root-dir={layout.kubelet_root}",
+        f"--root-dir={config.KUBELET_ROOT}",
         "--cloud-provider=external",
         "--v=1",
     ]
@@ -78,6 +78,7 @@ def write_spec(layout: config.NodeLayout, kubelet: Path, logs: Path, env: Mappin
         "images": [],
         "images_ready": str(layout.root / "images.ready"),
         "cgroup_root": layout.cgroup_root,
+        "binds": [[str(layout.kubelet_root), str(config.KUBELET_ROOT)]],
         "sysctls": config.KERNEL_DEFAULTS,
         "sysctl_dir": str(layout.sysctl_dir),
         "logs": str(logs),

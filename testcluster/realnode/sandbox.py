@@ -4,9 +4,10 @@
 --node kubelet`` starts. It
 
 1. unshares a mount namespace with slave propagation: mounts made here never reach the host;
-2. covers the fixed paths containerd and the kubelet still use (``/run``: the shims' sockets
-   and the pods' network namespaces; ``/var/lib``, ``/var/log``: strays such as the CNI
-   cache) with tmpfs, and shows the kubelet's expected kernel tunables in read-only files
+2. covers the fixed paths containerd and the kubelet still use (``/run``: containerd's and the
+   shims' sockets, the pods' network namespaces; ``/var/lib``, ``/var/log``: strays such as
+   the CNI cache) with tmpfs, binds the cluster's ``node/kubelet`` at ``/var/lib/kubelet`` (unix
+   socket paths must be short), and shows the kubelet's expected kernel tunables in read-only files
    over their /proc/sys entries (the machine's values never change);
 3. creates the kubelet's cgroup root, becomes a child subreaper (so the shims that
    containerd daemonises stay in this process tree and ``down`` finds them), starts
@@ -49,6 +50,7 @@ class Spec:
     sysctls: dict[str, int]
     sysctl_dir: str
     logs: str
+    binds: list[list[str]]
 
     @classmethod
     def load(cls, path: Path) -> Spec:
@@ -65,6 +67,9 @@ def _prepare_namespace(spec: Spec) -> None:
         linux.mount_tmpfs(path)
     os.makedirs("/run/containerd", exist_ok=True)
     os.symlink("/dev/shm", "/run/shm")
+    for source, target in spec.binds:   # directories of the cluster at the short paths the processes use
+        os.makedirs(target, exist_ok=True)
+        linux.bind(target, source)
     sysctl_dir = Path(spec.sysctl_dir)
     sysctl_dir.mkdir(parents=True, exist_ok=True)
     for name, value in spec.sysctls.items():
