@@ -24,6 +24,7 @@ from pathlib import Path
 
 from testcluster import api, auth, components, kubeconfig, pki, ports, processes, state
 from testcluster.image import cache as image_caches
+from testcluster.realnode import cleanup as realnode_cleanup
 from testcluster.realnode import config as nodeconfig
 from testcluster.realnode import node as realnode
 from testcluster.state import ClusterState, Component
@@ -268,6 +269,10 @@ def down(directory: Path, *, grace: float = 10.0) -> list[str]:
     running = [c.name for c in current.components if processes.alive(c.leader)]
     for component in reversed(current.components):
         processes.stop([component.leader], grace=grace)
+    if current.node_kind == "kubelet":
+        # A supervisor killed outright leaves shims and containers behind: find them by its
+        # mount namespace and cgroups.
+        realnode_cleanup.clean(current.directory / "node")
     if current.etcd_data.is_relative_to(TMPFS) or current.etcd_data.is_relative_to(current.directory):
         shutil.rmtree(current.etcd_data, ignore_errors=True)
     state.save(current.without_components())

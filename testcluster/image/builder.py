@@ -264,7 +264,8 @@ class Builder:
         with step("import into containerd (new layers unpacked)"):
             log = (target / "containerd.log").open("ab")
             daemon = subprocess.Popen(["containerd", "--config", str(layout.containerd_config)],
-                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      preexec_fn=linux.die_with_parent)
             try:
                 deadline = time.monotonic() + 60
                 while not layout.containerd_socket.exists():

@@ -77,4 +77,16 @@ def remove(root: str, made: list[Path], fs: Path = CGROUP_FS) -> list[Path]:
             pass
         except OSError:
             left.append(made_dir)
+    # Parents another cluster's node made while this one ran, now empty: outside the memory
+    # hierarchy (where they are this session's own cgroup) nothing else uses them. rmdir
+    # refuses a cgroup that still has tasks or children.
+    for hierarchy in _hierarchies(fs):
+        if hierarchy.name == "memory":
+            continue
+        parents = Path(root.lstrip("/")).parents
+        for parent in [p for p in parents if str(p) != "."]:
+            try:
+                (hierarchy / parent).rmdir()
+            except OSError:
+                break
     return left

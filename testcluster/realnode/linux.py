@@ -14,6 +14,7 @@ MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_SLAVE = 1 << 19
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -48,3 +49,10 @@ def bind_read_only(source: str, target: str) -> None:
 def become_subreaper() -> None:
     """Orphans (containerd's shims daemonise) re-parent to us, so they stay in our process tree."""
     _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def die_with_parent() -> None:
+    """For ``preexec_fn``: the kernel SIGKILLs this child if the process that started it dies."""
+    import signal
+
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testcluster.realnode import cgroups, linux
+from testcluster.realnode.cleanup import SandboxRecord
 
 TMPFS_PATHS = ("/run", "/var/lib", "/var/log")
 
@@ -80,7 +81,10 @@ def _prepare_namespace(spec: Spec) -> None:
 
 def _spawn(command: list[str], env: dict[str, str], log_name: str, logs: Path) -> subprocess.Popen[bytes]:
     with (logs / log_name).open("ab") as out:
-        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
+        # If the supervisor is killed outright (SIGKILL, no shutdown), containerd and the
+        # kubelet go with it instead of running on unowned.
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                preexec_fn=linux.die_with_parent)
 
 
 class Node:
@@ -133,6 +137,8 @@ class Node:
         _prepare_namespace(self.spec)
         linux.become_subreaper()
         self.made_cgroups = cgroups.create(self.spec.cgroup_root)
+        SandboxRecord(os.readlink("/proc/self/ns/mnt"), self.spec.cgroup_root,
+                      tuple(str(p) for p in self.made_cgroups)).save(Path(self.spec.images_ready).parent)
         log(f"mount namespace ready; cgroup root {self.spec.cgroup_root}")
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)

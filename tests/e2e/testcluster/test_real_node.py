@@ -5,12 +5,15 @@ outside its directory: no sysctl, no firewall chain, no mount, no file under /ru
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from testcluster import cluster
 from testcluster.realnode import config
 from testcluster.realnode.cgroups import own_memory_cgroup
 from testing import cluster as clusters
@@ -73,3 +76,19 @@ def test_a_real_node_runs_a_job_changes_nothing_on_the_machine_and_leaves_nothin
     assert during == before
     assert machine(directory) == before
     assert leftovers(directory, name) == []
+
+
+def test_down_after_the_node_supervisor_was_killed_outright_leaves_nothing(tmp_path: Path) -> None:
+    directory, name = tmp_path / "cluster", "prodigy-test-rk"
+    started = clusters.start(directory, name, node="kubelet")
+    try:
+        started.kubectl("run", "sleeper", f"--image={started.test_image}", "--restart=Never", "--", "sleep", "600")
+        eventually(lambda: started.kubectl("get", "pod", "sleeper", "-o", "jsonpath={.status.phase}",
+                                           check=False).stdout == "Running", timeout=120, what="the pod running")
+        (node,) = [c for c in cluster.recorded(directory) if c.name == "node"]
+        os.kill(node.pid, signal.SIGKILL)      # no shutdown: its shims and containers are orphaned
+        eventually(lambda: not cluster.status(directory).get("node"), what="the supervisor gone")
+    finally:
+        clusters.stop(started)
+
+    assert leftovers(directory, name) == []     # the pause and sleep processes were in the node's cgroups
