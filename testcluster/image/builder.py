@@ -70,13 +70,16 @@ class Builder:
         self.cache = cache
         self.key = key
         self.runtime = cache.root / "buildah" / "runtime"
+        self.containers_conf = cache.root / "buildah" / "containers.conf"
 
     # --- buildah ------------------------------------------------------------------------------
 
     def buildah(self, *args: str, quiet: bool = True, cwd: Path | None = None) -> str:
         command = ["buildah", "--root", str(self.cache.storage), "--runroot", str(self.cache.runroot),
                    "--storage-driver", "overlay", *args]
-        return run(command, cwd=cwd, quiet=quiet)
+        # Our containers.conf: buildah would otherwise create /etc/cni/net.d for a network
+        # backend that --network host never uses.
+        return run(command, cwd=cwd, quiet=quiet, env={**os.environ, "CONTAINERS_CONF": str(self.containers_conf)})
 
     def bud(self, context: Path, tag: str, *extra: str, containerfile: Path | None = None, quiet: bool = True) -> None:
         # --network host: RUN steps use the machine's own network, no bridge or private
@@ -98,6 +101,8 @@ class Builder:
                                 f'exec {SYSTEM_PYTHON} {Path(CA_RUNTIME).resolve()} /usr/sbin/runc '
                                 f'--root {self.cache.runc_root} "$@"\n')
         self.runtime.chmod(0o755)
+        cni = self.cache.root / "buildah" / "cni"
+        self.containers_conf.write_text(f'[network]\nnetwork_config_dir = "{cni}"\ncni_plugin_dirs = ["/usr/lib/cni"]\n')
 
     def private_mounts(self) -> None:
         """buildah's blob-info cache lives at /var/lib/containers for root: point it into the cache."""
@@ -225,9 +230,9 @@ class Builder:
         names = [recipe.full_reference(recipe.AGENT_IMAGE), recipe.full_reference(recipe.TEST_IMAGE), recipe.PAUSE_IMAGE]
         manifest_bytes = (agent_dir / "manifest.json").read_bytes()
         index = {"schemaVersion": 2, "manifests": [
-            oci.descriptor(oci.digest(manifest_bytes), len(manifest_bytes), names[0]),
-            oci.descriptor(test.manifest.digest, len(test.manifest.data), names[1]),
-            oci.descriptor(pause.manifest_digest, pause.manifest_size, names[2]),
+            oci.descriptor(oci.digest(manifest_bytes), len(manifest_bytes), importing(names[0])),
+            oci.descriptor(test.manifest.digest, len(test.manifest.data), importing(names[1])),
+            oci.descriptor(pause.manifest_digest, pause.manifest_size, importing(names[2])),
         ]}
         with tarfile.open(fileobj=out, mode="w|") as archive:
             oci.add_bytes(archive, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
@@ -276,18 +281,25 @@ class Builder:
                                          "content", "ls", "--quiet"]).split())
                 importer = subprocess.Popen(
                     ["ctr", "--address", str(layout.containerd_socket), "--namespace", "k8s.io", "images", "import",
-                     "--snapshotter", "overlayfs", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     "--snapshotter", "overlayfs", "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE)
                 assert importer.stdin is not None
                 try:
                     names = self.write_archive(agent_dir, importer.stdin, present)
                 finally:
                     importer.stdin.close()
-                assert importer.stdout is not None and importer.stderr is not None
-                output, errors = importer.stdout.read(), importer.stderr.read()
+                assert importer.stderr is not None
+                errors = importer.stderr.read()
                 if importer.wait() != 0:
                     raise RuntimeError(f"ctr images import: {errors.decode().strip()}")
-                say(" ".join(line.split()[1] for line in output.decode().splitlines() if line.startswith("unpacking")))
+                # Only now do the final names move to the new images: until they are unpacked and
+                # referenced, the previous images keep the shared layers' snapshots out of reach
+                # of containerd's garbage collector.
+                ctr = ["ctr", "--address", str(layout.containerd_socket), "--namespace", "k8s.io", "images"]
+                for name in names:
+                    run([*ctr, "tag", "--force", importing(name), name])
+                run([*ctr, "rm", *(importing(name) for name in names)])
+                say(" ".join(names))
             finally:
                 daemon.terminate()
                 daemon.wait(timeout=30)
@@ -298,8 +310,11 @@ class Builder:
         return target
 
     def prune_stores(self) -> None:
+        """Keep the newest finished stores; drop older ones and what failed builds left."""
         with caches.locked(self.cache.stores_lock):
-            for old in caches.finished_stores(self.cache)[caches.KEEP_STORES:]:
+            finished = caches.finished_stores(self.cache)
+            unfinished = [path for path in self.cache.stores.iterdir() if path.is_dir() and path not in finished]
+            for old in finished[caches.KEEP_STORES:] + unfinished:
                 shutil.rmtree(old, ignore_errors=True)
 
     def run(self) -> Path:
@@ -316,6 +331,11 @@ class Builder:
         self.prune_stores()
         say(f"built {recipe.AGENT_IMAGE} and {recipe.TEST_IMAGE} in {time.monotonic() - started:.1f} s: {target}")
         return target
+
+
+def importing(name: str) -> str:
+    """The name an image is imported under before it takes ``name``."""
+    return f"{name}-importing"
 
 
 def image_size(agent_dir: Path) -> int:
