@@ -53,7 +53,8 @@ class RunEnd:
     ``result`` is the workflow's own report (None when the workflow never reported: a pod that
     never started, a run stopped before its first export). ``problem`` is the executor's own
     diagnosis of what went wrong around the workflow (a cluster's OOM kill, deadline, image pull
-    failure): printed as the cause next to the workflow's report, or as the error without one.
+    failure): printed as the cause before the workflow's report (the executor passes it only when
+    it explains that report), or as the error when there is no report.
     ``interrupted`` is the exit code of a run stopped by Ctrl+C/SIGTERM that has no report.
     """
 

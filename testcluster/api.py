@@ -30,11 +30,12 @@ class Api:
     def _context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_cert))
 
-    def request(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 10.0,
+                content_type: str = "application/json") -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.server + path, data=data, method=method, headers={
             "Authorization": f"Bearer {self.token}", "Accept": "application/json",
-            "Content-Type": "application/json",
+            "Content-Type": content_type,
         })
         try:
             with urllib.request.urlopen(request, context=self._context(), timeout=timeout) as response:
@@ -46,6 +47,10 @@ class Api:
             return json.loads(text)
         except ValueError:
             return text
+
+    def patch(self, path: str, body: dict[str, Any]) -> Any:
+        """A JSON merge patch (RFC 7386): lists in ``body`` replace the object's lists."""
+        return self.request("PATCH", path, body, content_type="application/merge-patch+json")
 
     def create(self, path: str, body: dict[str, Any]) -> None:
         """POST ``body``; an object that already exists is fine (idempotent setup)."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the test control plane (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl) from the Go module proxy into a cache directory
-# outside the repository. Skips the build when the binaries are already there.
+# kube-scheduler, kubectl) and the kubelet of the real node from the Go module
+# proxy into a cache directory outside the repository. Skips the build when the
+# binaries are already there; builds only the kubelet when only it is missing.
 #
 #   testcluster/build.sh            # prints the bin directory on its last line
 #   testcluster/build.sh --locate   # only print it; exit 3 if the binaries are not built yet
@@ -17,10 +18,11 @@ ETCD_VERSION="$(required go.etcd.io/etcd/server/v3 "$here/gomod/etcd/go.mod")"
 [ -n "$K8S_VERSION" ] && [ -n "$ETCD_VERSION" ] || { echo "testcluster: cannot read pinned versions from gomod/*/go.mod" >&2; exit 1; }
 cache="${PRODIGY_TESTCLUSTER_CACHE:-$HOME/.cache/prodigy-testcluster}"
 bin="$cache/k8s-$K8S_VERSION-etcd-$ETCD_VERSION/bin"
-want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
+control_plane=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
+want=("${control_plane[@]}" kubelet)
 
-built() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; }
-if built; then
+built() { for b in "$@"; do [ -x "$bin/$b" ] || return 1; done; }
+if built "${want[@]}"; then
   [ "$mode" = --locate ] || echo "testcluster: binaries for Kubernetes $K8S_VERSION and etcd $ETCD_VERSION already built" >&2
   echo "$bin"; exit 0
 fi
@@ -36,7 +38,7 @@ command -v go >/dev/null || { echo "testcluster: Go is needed to build the contr
 mkdir -p "$cache"
 exec 9>"$cache/.build.lock"
 flock 9
-if built; then echo "$bin"; exit 0; fi
+if built "${want[@]}"; then echo "$bin"; exit 0; fi
 
 mkdir -p "$bin.tmp"
 minor="$(echo "$K8S_VERSION" | cut -d. -f2)"
@@ -45,16 +47,25 @@ ld="$ld -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-bas
 ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1"
 ld="$ld -X k8s.io/client-go/pkg/version.gitMinor=$minor"
 start=$(date +%s)
+if built "${control_plane[@]}"; then
+  # Binaries from before the real node existed: add the kubelet beside them.
+  echo "testcluster: building the kubelet $K8S_VERSION" >&2
+  (cd "$here/gomod/k8s" && go mod download && go mod verify >&2 && \
+   CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$bin/kubelet.tmp" k8s.io/kubernetes/cmd/kubelet)
+  mv "$bin/kubelet.tmp" "$bin/kubelet"; rmdir "$bin.tmp" 2>/dev/null || true
+  echo "testcluster: built the kubelet in $(( $(date +%s) - start )) s into $bin" >&2
+  echo "$bin"; exit 0
+fi
 # Every module is checked against the committed go.sum when downloaded; verify also
 # re-checks modules already in the cache, so a tampered cache cannot slip in.
 echo "testcluster: downloading and verifying modules" >&2
 for m in etcd k8s; do (cd "$here/gomod/$m" && go mod download && go mod verify >&2); done
 echo "testcluster: building etcd $ETCD_VERSION" >&2
 (cd "$here/gomod/etcd" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin.tmp/etcd" go.etcd.io/etcd/server/v3)
-echo "testcluster: building Kubernetes $K8S_VERSION (apiserver, controller-manager, scheduler, kubectl)" >&2
+echo "testcluster: building Kubernetes $K8S_VERSION (apiserver, controller-manager, scheduler, kubectl, kubelet)" >&2
 (cd "$here/gomod/k8s" && CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$bin.tmp/" \
    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet)
 rm -rf "$bin"; mv "$bin.tmp" "$bin"
 echo "testcluster: built in $(( $(date +%s) - start )) s into $bin" >&2
 echo "$bin"

@@ -43,6 +43,14 @@ def render(*, cluster: str, server: str, ca_pem: bytes, contexts: list[Context])
     }
 
 
+def render_client_certificate(*, cluster: str, server: str, ca_pem: bytes, user: str, cert: Path,
+                               key: Path) -> dict[str, Any]:
+    """A kubeconfig whose one user authenticates with a client certificate (the kubelet's)."""
+    document = render(cluster=cluster, server=server, ca_pem=ca_pem, contexts=[Context(user, user, "")])
+    document["users"] = [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}]
+    return document
+
+
 def write(path: Path, document: dict[str, Any]) -> Path:
     """Write ``document`` readable only by its owner: it holds bearer tokens."""
     path.parent.mkdir(parents=True, exist_ok=True)

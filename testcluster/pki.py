@@ -33,6 +33,10 @@ class Pki:
     node_key: Path
     service_account_key: Path
     service_account_public_key: Path
+    # The real kubelet's client certificate (system:node:<node>, group system:nodes), so the
+    # apiserver's Node authorizer limits it like any kubelet.
+    node_client_cert: Path | None = None
+    node_client_key: Path | None = None
 
 
 def _openssl(*args: str) -> None:
@@ -49,7 +53,7 @@ def _leaf(cnf: Path, ca: tuple[Path, Path], out: tuple[Path, Path], subject: str
              "-CA", str(ca_cert), "-CAkey", str(ca_key), "-keyout", str(key), "-out", str(cert), *addext)
 
 
-def generate(directory: Path) -> Pki:
+def generate(directory: Path, node_name: str = "testcluster-node") -> Pki:
     """Create a fresh CA, the serving and client certificates, and the service-account key."""
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
@@ -63,6 +67,7 @@ def generate(directory: Path) -> Pki:
         node_cert=directory / "node.crt", node_key=directory / "node.key",
         service_account_key=directory / "service-account.key",
         service_account_public_key=directory / "service-account.pub",
+        node_client_cert=directory / "node-client.crt", node_client_key=directory / "node-client.key",
     )
     _openssl("req", "-x509", "-config", str(cnf), *_EC_KEY, "-days", VALID_DAYS,
              "-subj", f"/CN=testcluster-ca-{secrets.token_hex(4)}",
@@ -80,6 +85,9 @@ def generate(directory: Path) -> Pki:
           "/O=system:masters/CN=kube-apiserver-kubelet-client",
           ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature",
            "extendedKeyUsage=clientAuth"])
+    assert pki.node_client_cert is not None and pki.node_client_key is not None
+    _leaf(cnf, ca, (pki.node_client_cert, pki.node_client_key), f"/O=system:nodes/CN=system:node:{node_name}",
+          ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=clientAuth"])
     _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
              "-out", str(pki.service_account_key))
     _openssl("pkey", "-in", str(pki.service_account_key), "-pubout", "-out", str(pki.service_account_public_key))

@@ -43,6 +43,7 @@ class ClusterState:
     etcd_data: Path
     node_name: str | None
     components: tuple[Component, ...] = field(default=())
+    node_kind: str = "process"   # "process", "kubelet" or "none"
 
     @property
     def kubectl(self) -> Path:

@@ -1,7 +1,10 @@
 """Kubernetes clusters for the end-to-end tests.
 
 By default each test session starts its own control plane with ``testcluster`` (the
-same code as ``python -m testcluster up``) and stops it at the end. Contributors
+same code as ``python -m testcluster up``) and stops it at the end. Its node is a real
+kubelet with containerd running the agent image built from docker/agent/Dockerfile
+(``PRODIGY_TEST_NODE=kubelet``, the default), or the process node agent
+(``PRODIGY_TEST_NODE=process``: no image build, pods run as host processes). Contributors
 without Go point ``PRODIGY_TEST_KUBECONFIG`` at any real cluster (kind, minikube):
 the suite then uses that cluster's current context (or ``PRODIGY_TEST_CONTEXT``) and
 adds a restricted ServiceAccount user for the RBAC tests.
@@ -24,6 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from testcluster import auth, binaries, cluster
+from testcluster.image import build as images
+from testcluster.image import recipe
+from testcluster.realnode.config import CONTAINERD_SOCKET
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -33,6 +39,8 @@ EXTERNAL_KUBECONFIG = "PRODIGY_TEST_KUBECONFIG"
 EXTERNAL_CONTEXT = "PRODIGY_TEST_CONTEXT"
 SECOND_EXTERNAL_KUBECONFIG = "PRODIGY_TEST_KUBECONFIG_2"
 BIN_DIR = "PRODIGY_TESTCLUSTER_BIN"
+NODE_KIND = "PRODIGY_TEST_NODE"
+DEFAULT_NODE = "kubelet"
 # The environment as the test run began: tests replace HOME and KUBECONFIG, but the
 # binaries' cache and the cluster's processes belong to the real environment.
 _ORIGINAL_ENV = dict(os.environ)
@@ -55,6 +63,30 @@ class KubeCluster:
     # Set when this session started the cluster (testcluster): its files and logs.
     directory: Path | None = None
     node_name: str | None = None
+    # "kubelet" (real containers, the built image), "process" (the process node agent) or
+    # "external" (PRODIGY_TEST_KUBECONFIG).
+    node_kind: str = "external"
+
+    @property
+    def test_image(self) -> str:
+        """The image whose `claude` is the fake (testing/fake_claude): what e2e Jobs run."""
+        return recipe.TEST_IMAGE
+
+    def tag_image(self, source: str, *names: str) -> None:
+        """Make ``names`` refer to the image ``source`` on a kubelet node (like `kind load`).
+
+        The process node agent maps every ``prodigy-agent:*`` name to the same thing, so
+        there this does nothing.
+        """
+        if self.node_kind != "kubelet" or self.directory is None:
+            return
+        # containerd's socket is in the node's own mount namespace: enter it (the supervisor's).
+        (node,) = [c for c in cluster.recorded(self.directory) if c.name == "node"]
+        for name in names:
+            subprocess.run(["nsenter", f"--target={node.pid}", "--mount", "--", "ctr", "--address",
+                            str(CONTAINERD_SOCKET), "--namespace", "k8s.io", "images", "tag", "--force",
+                            recipe.full_reference(source), recipe.full_reference(name)],
+                           check=True, capture_output=True, text=True)
 
     def kubectl(
         self, *args: str, context: str | None = None, check: bool = True, input: str | None = None,
@@ -146,10 +178,28 @@ def locate_binaries() -> Path:
         raise _unavailable(str(error)) from None
 
 
-def start(directory: Path, name: str, *, image_map: Path | None = None) -> KubeCluster:
+def node_kind() -> str:
+    kind = _ORIGINAL_ENV.get(NODE_KIND) or DEFAULT_NODE
+    if kind not in cluster.NODE_KINDS:
+        raise _unavailable(f"{NODE_KIND}={kind!r}: use one of {', '.join(cluster.NODE_KINDS)}")
+    return kind
+
+
+def image_store() -> Path:
+    """The containerd root holding the agent image for the current sources (built if needed)."""
+    try:
+        return images.build(env=_ORIGINAL_ENV).containerd_root
+    except images.ImageBuildError as error:
+        raise _unavailable(f"the agent image for the kubelet node: {error} (or set {NODE_KIND}=process)") from None
+
+
+def start(directory: Path, name: str, *, image_map: Path | None = None, node: str | None = None) -> KubeCluster:
     """Start a testcluster in ``directory``; its processes die with this process."""
     bin_dir = locate_binaries()
-    options = cluster.Options(name=name, image_map=image_map, die_with_parent=True, env=_ORIGINAL_ENV)
+    kind = node or node_kind()
+    options = cluster.Options(name=name, image_map=image_map, die_with_parent=True, env=_ORIGINAL_ENV, node=kind,
+                              image_store=image_store() if kind == "kubelet" else None,
+                              timeout=180.0 if kind == "kubelet" else 90.0)
     try:
         started = cluster.up(directory, bin_dir, options)
     except cluster.StartupError as error:
@@ -157,7 +207,7 @@ def start(directory: Path, name: str, *, image_map: Path | None = None) -> KubeC
     return KubeCluster(
         name=started.name, kubeconfig=started.kubeconfig, admin_context=started.admin_context,
         restricted_context=started.restricted_context, kubectl_path=started.kubectl,
-        directory=started.directory, node_name=started.node_name,
+        directory=started.directory, node_name=started.node_name, node_kind=kind,
     )
 
 

@@ -52,7 +52,7 @@ def finish(session: Session, workflow: Workflow | None, end: RunEnd, prefs: Fini
             report_kept(session, console, interrupted=True)
             return end.interrupted
         return keep_failed(session, end.problem, console)
-    if end.problem is not None and end.result.exit_code not in (EXIT_OK, EXIT_FAILURE):
+    if end.problem is not None:
         # The workflow did not end by an ordinary step failure (OOM kill, deadline, eviction): the
         # executor's diagnosis explains the step error the summary prints next, so it comes
         # first, as the cause, not as a second "Error:".

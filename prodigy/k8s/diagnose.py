@@ -281,6 +281,12 @@ def _pod_failure(pod: Obj, log_tails: Mapping[str, Sequence[str]]) -> Diagnosis 
     return None
 
 
+def oom_killed(pods: Sequence[Obj]) -> bool:
+    """True if any container of ``pods`` ended OOMKilled, whatever its exit code."""
+    return any(((cs.get("state") or {}).get("terminated") or {}).get("reason") == "OOMKilled"
+               for pod in pods for cs in _all_container_statuses(pod))
+
+
 def _exit_diagnosis(pod: Obj, cs: Obj, terminated: Obj, log_tails: Mapping[str, Sequence[str]]) -> Diagnosis:
     name, container = _name(pod), str(cs.get("name"))
     code = int(terminated.get("exitCode", 0))
@@ -295,10 +301,13 @@ def _exit_diagnosis(pod: Obj, cs: Obj, terminated: Obj, log_tails: Mapping[str, 
     if reason == "OOMKilled" or code == 137:
         sure = reason == "OOMKilled"
         limit = _memory_limit(pod, container)
+        # A real runtime reports OOMKilled with the main process's own exit code when the kernel
+        # killed another process of the container (a step's child): then say so.
+        how = f"exit 137{', OOMKilled' if sure else ', killed'}" if code == 137 else \
+            f"OOMKilled: a process in it was killed, the container exited {code}"
         return Diagnosis(
             Category.OOM_KILLED,
-            f"{where} ran out of memory (exit 137{', OOMKilled' if sure else ', killed'})"
-            + (f" at its {limit} limit" if limit else ""),
+            f"{where} ran out of memory ({how})" + (f" at its {limit} limit" if limit else ""),
             detail="" if sure else "exit 137 means SIGKILL; without an OOMKilled reason it may also be a node kill",
             hint="raise resources.limits.memory for this cluster in kubernetes.yaml", **common)
     if code == 139:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from prodigy import paths
-from prodigy.errors import EXIT_SIGINT, EXIT_SIGTERM, ProdigyError, UsageError
+from prodigy.errors import EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, ProdigyError, UsageError
 from prodigy.execution import RunCancelled, RunEnd, RunRequest
 from prodigy.k8s import names, phases, runlog, trace
 from prodigy.k8s.agent_report import agent_started, agent_summary, explained_summary
@@ -46,6 +46,7 @@ from prodigy.k8s.cancel import Interrupts
 from prodigy.k8s.clients import Kube
 from prodigy.k8s.config.resolve import ClusterOverrides
 from prodigy.k8s.connect import connect_to, open_cluster, resolve
+from prodigy.k8s.diagnose import oom_killed
 from prodigy.k8s.errors import KubeError, NotFound
 from prodigy.k8s.logs import LogCut
 from prodigy.k8s.manifests import existing
@@ -393,7 +394,13 @@ class ClusterExecutor:
             # the cluster's diagnosis is the error; the session is kept for `prodigy resume`.
             return RunEnd(None, problem=problem)
         summary = explained_summary(summary, result.tails)     # a crash reads as its message + the log's end
-        return RunEnd(ExecutionResult.from_summary(summary, time.monotonic() - self.started), problem=problem)
+        reported = ExecutionResult.from_summary(summary, time.monotonic() - self.started)
+        # The cluster's diagnosis explains the workflow's report only when the pod did not end by an
+        # ordinary step failure: an OOM kill (on a real node the kernel kills the step, the agent
+        # exits 1 and the pod says OOMKilled), a deadline, an eviction. Otherwise the step's own
+        # error, which the summary prints, is the whole story.
+        explains = reported.exit_code not in (EXIT_OK, EXIT_FAILURE) or oom_killed(result.pods)
+        return RunEnd(reported, problem=problem if explains else None)
 
     def _land_captured(self, session: Session, captured: CollectedResult | None) -> bool:
         """Land a result captured from a pod being deleted; False when there was one and it was lost."""

@@ -359,8 +359,9 @@ class PodWorker:
         start_error = process.start_error()
         if start_error:
             return Terminated(128, "StartError", finished, process.started_at, start_error, process.container_id)
-        if oom:
-            code = 137
+        # Like containerd: an OOM kill inside the container (say a step's child process) marks
+        # it OOMKilled, while the exit code stays the main process's own (137 only when the
+        # kernel killed that process itself).
         message = termination_message(
             container.spec.get("terminationMessagePolicy", "File"),
             process.termination_file_text(),

@@ -11,7 +11,8 @@ Mechanisms, chosen once at start (the agent logs which):
 * ``poll``: no usable cgroup; a thread sums the RSS of the container's process group
   every 100 ms and SIGKILLs it when over the limit.
 
-Either way the container ends with exit code 137 and reason OOMKilled. A cgroup also
+Either way the container ends with reason OOMKilled and, as with containerd, the main
+process's own exit code (137 when the kernel killed that process). A cgroup also
 lets the agent kill every process of a container, including ones that left its
 process group.
 """

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from prodigy.k8s.transport.manifest import MANIFEST_KEY, REPO_PACK, STATE_TAR, ShippedFile, TransportError, TransportManifest
+from prodigy.k8s.transport.untar import extract_regular_file
 from prodigy.repo.git import GitResult, git
 
 
@@ -137,4 +138,4 @@ def extract_tar_stream(blocks: Iterator[bytes], dest: Path) -> None:
         for member in tar:
             if not member.isfile():
                 continue
-            tar.extract(member, dest, filter="data")
+            extract_regular_file(tar, member, dest)

@@ -110,8 +110,11 @@ class AgentSide:
             return None
 
 
+STOPPED_LINGER_SECONDS = 10.0
+
+
 def emit_results(out_dir: Path, *, push_from: Path | None = None, environ: Mapping[str, str] = os.environ,
-                 write: Callable[[str], None] | None = None) -> int:
+                 write: Callable[[str], None] | None = None, linger: Callable[[float], None] = time.sleep) -> int:
     """The results container's whole job. Always returns 0: its exit code must not mask the agent's.
 
     SIGTERM (the pod is being deleted) does not end it: the agent got the same signal and is
@@ -119,11 +122,11 @@ def emit_results(out_dir: Path, *, push_from: Path | None = None, environ: Mappi
     grace period (see results.wait_for_result's ``stopping``).
     """
     with _sigterm_flag() as stopping:
-        return _emit(out_dir, push_from, environ, write, stopping)
+        return _emit(out_dir, push_from, environ, write, stopping, linger)
 
 
 def _emit(out_dir: Path, push_from: Path | None, environ: Mapping[str, str],
-          write: Callable[[str], None] | None, stopping: threading.Event) -> int:
+          write: Callable[[str], None] | None, stopping: threading.Event, linger: Callable[[float], None]) -> int:
     def write_line(line: str) -> None:
         if write is not None:
             write(line)
@@ -150,6 +153,11 @@ def _emit(out_dir: Path, push_from: Path | None, environ: Mapping[str, str],
             write_line(none_frame(f"the pod could not push its commits: {exc.message}"))
             return 0
     wait_and_emit(out_dir, write_line, stopping=stopping.is_set)
+    if stopping.is_set():
+        # The pod is being deleted: a real kubelet removes each container, log included, as soon
+        # as it exits, and the CLI may still be reading the frames just printed. Stay a little
+        # (well within the grace period) so the log outlives the reader's last line.
+        linger(STOPPED_LINGER_SECONDS)
     return 0
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from prodigy.errors import GitError
 from prodigy.k8s.transport.framing import decode_frames, encode_frames, none_frame
 from prodigy.k8s.transport.manifest import MIB, TransportError
+from prodigy.k8s.transport.untar import extract_regular_file
 from prodigy.repo import git as gitops
 from prodigy.repo.git import git
 
@@ -364,7 +365,7 @@ def _extract_state(tar: tarfile.TarFile, dest: Path) -> None:
         for member in tar.getmembers():
             if member.isfile() and member.name.startswith(STATE_PREFIX):
                 member.name = member.name[len(STATE_PREFIX):]
-                tar.extract(member, dest, filter="data")
+                extract_regular_file(tar, member, dest)
     except (tarfile.TarError, OSError) as exc:
         raise TransportError(f"the result archive's state files cannot be unpacked: {exc}; nothing was applied") \
             from exc

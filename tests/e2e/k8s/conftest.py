@@ -44,7 +44,7 @@ class CookEnv:
     def configure(self, **entry: Any) -> None:
         """(Re)write kubernetes.yaml with this cluster's entry plus ``entry`` overrides."""
         base: dict[str, Any] = {"kubeconfig_path": str(self.cluster.kubeconfig), "context": self.cluster.admin_context,
-                                "namespace": self.namespace, "image": "prodigy-agent:e2e",
+                                "namespace": self.namespace, "image": self.cluster.test_image,
                                 "image_pull_grace_seconds": 120, "unschedulable_grace_seconds": 300}
         self.entries[self.cluster_name] = {**base, **entry}
         self._write()

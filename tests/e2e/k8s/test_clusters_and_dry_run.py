@@ -23,6 +23,9 @@ def _job_images(cluster: clusters.KubeCluster, namespace: str) -> list[str]:
 def test_two_clusters_each_get_their_own_runs_with_their_own_image(
         cook_env: CookEnv, second_kube_cluster: clusters.KubeCluster) -> None:
     other_namespace = second_kube_cluster.create_namespace("second-cluster")
+    # A real node has only the images loaded into it (as with `kind load docker-image`).
+    cook_env.cluster.tag_image(cook_env.cluster.test_image, "prodigy-agent:first")
+    second_kube_cluster.tag_image(second_kube_cluster.test_image, "prodigy-agent:second", "prodigy-agent:override")
     try:
         cook_env.configure(image="prodigy-agent:first")
         cook_env.add_cluster("second", {"kubeconfig_path": str(second_kube_cluster.kubeconfig),
@@ -63,6 +66,6 @@ def test_dry_run_prints_the_exact_yaml_without_secrets_and_contacts_no_cluster(
     assert set(secret_doc["stringData"]) == {"ANTHROPIC_API_KEY"}
     job = documents[0]
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "prodigy-agent:e2e"
+    assert container["image"] == cook_env.cluster.test_image
     assert {"name": "GITHUB_TOKEN", "valueFrom": {"secretKeyRef": {"name": "gh", "key": "token"}}} in container["env"]
     assert cook_env.runs() == [] and cook_env.prodigy_objects() == []

@@ -1,9 +1,12 @@
 """Parity: the same workflow, from the same commit, run locally and on the test cluster.
 
 Each side gets its own clone of one template repository (so both start from the same base
-commit id), its own PRODIGY_HOME and its own fake `claude` call log. The cluster side reaches
-the fake `claude` because the node agent runs pods as host processes: the cluster entry's `env:`
-puts testing/fake_claude first on the pod's PATH and names the scenario file.
+commit id), its own PRODIGY_HOME and its own fake `claude` call log. How the cluster side reaches
+the fake `claude`: on a real node the Job runs the test image (the agent image with
+testing/fake_claude first on PATH) and the cluster entry's `env:` carries the scenario itself
+(FAKE_CLAUDE_SCENARIO_JSON) and a call log inside the pod; the process node agent runs pods as
+host processes, so there `env:` puts testing/fake_claude first on the pod's PATH and names the
+host's scenario file and call log.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from testing.waiting import eventually
 PRODIGY = Path(sys.executable).parent / "prodigy"
 SESSION_ID = re.compile(r"session-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 APP_SELECTOR = "app=prodigy"
+# Where the fake `claude` logs its calls inside a pod of a real node (the pod's own /tmp).
+POD_CALL_LOG = "/tmp/fake-claude-calls.jsonl"
 
 
 @dataclass(frozen=True)
@@ -116,13 +121,16 @@ class Parity:
         eventually(condition, timeout=timeout, what=what)
 
     def _configure(self, home: Path, fake: FakeClaude, repo_entry: Mapping[str, Any] | None) -> None:
-        pod_path = os.pathsep.join([str(FAKE_CLAUDE_DIR), str(Path(sys.executable).parent), "/usr/local/bin",
-                                    "/usr/bin", "/bin"])
+        if self.cluster.node_kind == "process":
+            pod_path = os.pathsep.join([str(FAKE_CLAUDE_DIR), str(Path(sys.executable).parent), "/usr/local/bin",
+                                        "/usr/bin", "/bin"])
+            env = {"PATH": pod_path, "FAKE_CLAUDE_SCENARIO": str(fake.scenario_file),
+                   "FAKE_CLAUDE_LOG": str(fake.log_file)}
+        else:
+            env = {"FAKE_CLAUDE_SCENARIO_JSON": fake.scenario_file.read_text(), "FAKE_CLAUDE_LOG": POD_CALL_LOG}
         entry: dict[str, Any] = {
             "kubeconfig_path": str(self.cluster.kubeconfig), "context": self.cluster.admin_context,
-            "namespace": self.namespace, "image": "prodigy-agent:parity",
-            "env": {"PATH": pod_path, "FAKE_CLAUDE_SCENARIO": str(fake.scenario_file),
-                    "FAKE_CLAUDE_LOG": str(fake.log_file)},
+            "namespace": self.namespace, "image": self.cluster.test_image, "env": env,
         }
         if repo_entry is not None:
             entry["repo"] = dict(repo_entry)
@@ -139,6 +147,16 @@ class Parity:
 
 @pytest.fixture
 def parity(kube_cluster: clusters.KubeCluster, kube_namespace: str, tmp_path: Path) -> Parity:
+    return _parity(kube_cluster, kube_namespace, tmp_path)
+
+
+@pytest.fixture
+def parity_on_process_node(process_cluster: clusters.KubeCluster, process_namespace: str, tmp_path: Path) -> Parity:
+    """Parity on the process node agent, for tests whose pods must reach the test machine's files."""
+    return _parity(process_cluster, process_namespace, tmp_path)
+
+
+def _parity(kube_cluster: clusters.KubeCluster, kube_namespace: str, tmp_path: Path) -> Parity:
     template = make_repo(tmp_path / "template", {"README.md": "# project\n", "src/app.txt": "v1\n",
                                                  "src/old_name.txt": "to be renamed\n", "doomed.txt": "bye\n"})
     tool = template / "tool.sh"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -60,11 +61,13 @@ def test_shell_commits_with_renames_deletions_links_modes_and_an_empty_commit(pa
 def test_fake_claude_commits(parity: Parity) -> None:
     scenario = [{"match": "^/implement", "actions": [{"write": "feature.txt", "content": "implemented 7\n"},
                                                      {"commit": "implement spec 7"}]}]
-    local, cluster = parity.run_both('- claude: "/implement 7"\n  commit_required: true\n', scenario=scenario)
+    # The last step prints the fake's call log where it ran: inside the pod on the cluster side.
+    workflow = '- claude: "/implement 7"\n  commit_required: true\n- shell: "cat \\"$FAKE_CLAUDE_LOG\\""\n'
+    local, cluster = parity.run_both(workflow, scenario=scenario)
 
     assert_merged_alike(local, cluster)
     assert (cluster.repo / "feature.txt").read_text() == "implemented 7\n"
-    calls = [json.loads(line) for line in (cluster.repo.parent / "fake-claude" / "calls.jsonl").read_text().splitlines()]
+    calls = [json.loads(found) for found in re.findall(r'\{"argv".*\}', cluster.stdout)]
     assert [c["prompt"] for c in calls] == ["/implement 7"]          # Claude ran in the pod, once
     assert calls[0]["cwd"] == "/workspace/repo" or calls[0]["cwd"].endswith("/repo")
 
@@ -167,7 +170,12 @@ def test_merge_block_runs_locally_after_a_cluster_run(parity: Parity) -> None:
     assert "custom-merge prodigy-session-" in cluster.stdout
 
 
-def test_remote_mode_clones_from_a_bare_repository_and_pushes_the_session_branch(parity: Parity) -> None:
+def test_remote_mode_clones_from_a_bare_repository_and_pushes_the_session_branch(
+        parity_on_process_node: Parity) -> None:
+    # On the process node agent: the "remote" is a bare repository on this machine
+    # (file://). Pods of the real node cannot reach it: they have no network by design
+    # (testcluster/realnode/podnet.py) and see no host path, and this machine has no git server.
+    parity = parity_on_process_node
     bare = parity.root / "remote.git"
     git(parity.root, "clone", "-q", "--bare", str(parity.template), str(bare))
     local, cluster = parity.run_both(SHELL_COMMITS, repo_entry={"mode": "remote", "remote_url": f"file://{bare}"})

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from prodigy.k8s.config.resolve import GraceWindows
-from prodigy.k8s.diagnose import Category, Diagnosis, diagnose, parse_time, pod_phase_summary
+from prodigy.k8s.diagnose import Category, Diagnosis, diagnose, oom_killed, parse_time, pod_phase_summary
 
 from . import wire as w
 
@@ -267,6 +267,16 @@ def test_oom_kill_names_the_limit_and_the_fix() -> None:
     assert "resources.limits.memory" in d.hint
     assert d.log_tail == tuple(LOG[-20:])
     assert f"kubectl -n {w.NS} logs {w.POD} -c prodigy-agent" in d.inspect
+
+
+def test_oom_kill_of_a_step_process_is_explained_with_the_agents_own_exit_code() -> None:
+    # containerd: the kernel killed a child (a step), the agent exited 1, the container is OOMKilled.
+    pod = w.pod("Failed", containers=[w.terminated(1, "OOMKilled")], conditions=[w.scheduled()], memory_limit="96Mi")
+    d = must(run(failed_job(), [pod]))
+    assert (d.category, d.exit_code) == (Category.OOM_KILLED, 1)
+    assert "ran out of memory (OOMKilled: a process in it was killed, the container exited 1) at its 96Mi limit" \
+        in d.summary
+    assert oom_killed([pod]) and not oom_killed([w.pod("Failed", containers=[w.terminated(1, "Error")])])
 
 
 def test_exit_137_without_oom_reason_is_still_explained() -> None:

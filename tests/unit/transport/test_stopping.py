@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from prodigy.k8s.transport.framing import PREFIX
-from prodigy.k8s.transport.pod import emit_results
+from prodigy.k8s.transport.pod import STOPPED_LINGER_SECONDS, emit_results
 from prodigy.k8s.transport.results import HEARTBEAT_FILE, RESULT_FILE, wait_for_result
 
 
@@ -63,7 +63,11 @@ def test_emit_results_survives_sigterm_and_prints_the_export(tmp_path: Path) -> 
         (tmp_path / RESULT_FILE).write_bytes(b"the commits so far")
 
     threading.Timer(0.2, agent_exports_after_sigterm).start()
-    assert emit_results(tmp_path, write=lines.append) == 0
+    lingered: list[float] = []
+    assert emit_results(tmp_path, write=lines.append, linger=lingered.append) == 0
 
     assert lines[0] == f"{PREFIX} begin" and lines[-1].startswith(f"{PREFIX} end ")
+    # The pod is going away: the container stays a while so a slow reader gets the last frame
+    # before the kubelet deletes the exited container's log.
+    assert lingered == [STOPPED_LINGER_SECONDS]
     assert signal.getsignal(signal.SIGTERM) == previous     # the handler was the command's, not the process's
