@@ -136,28 +136,31 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
     from prodigy.k8s.transport.pod import AgentSide
 
     side = AgentSide.from_env(env)
-    heartbeat = side.heartbeat() if side is not None else contextlib.nullcontext()
+    # The heartbeat tells the results container we are alive: it must last until the export is
+    # written (below, in `finally`), or a slow export after SIGTERM reads as a dead agent.
+    alive = contextlib.ExitStack()
+    if side is not None:
+        alive.enter_context(side.heartbeat())
     try:
-        with heartbeat:
-            loaded = load_workflow(request.workflow_path)
-            for warning in loaded.warnings:
-                console.warn(warning)
-            # The shipped file has `<redacted>` for each secret; the values come from the run's
-            # Secret, and the steps see each one as its own variable, as in a local run.
-            workflow = restore_secrets(loaded.workflow, env)
-            env.pop(SECRETS_ENV, None)
-            root = Path(env.get(WORKDIR_ENV) or os.getcwd())
-            session_id = env.get("PRODIGY_SESSION_ID") or env.get("PRODIGY_RUN_ID") or "agent"
-            if side is not None:
-                workdir, state_dir, resume = side.repo_dir, side.state_dir, side.resuming
-            else:
-                workdir, state_dir, resume = prepare_workspace(root, env), root / ".prodigy-state" / session_id, False
-            kills_before = _own_oom_kills()
-            with interrupts_raise():
-                result = run_steps(ExecutionRequest(
-                    workflow=workflow, workdir=workdir, state_dir=state_dir, session_id=session_id,
-                    args=request.args, max_iterations=request.max_iterations, resume=resume, environ=env,
-                    verbosity=request.verbosity), console)
+        loaded = load_workflow(request.workflow_path)
+        for warning in loaded.warnings:
+            console.warn(warning)
+        # The shipped file has `<redacted>` for each secret; the values come from the run's
+        # Secret, and the steps see each one as its own variable, as in a local run.
+        workflow = restore_secrets(loaded.workflow, env)
+        env.pop(SECRETS_ENV, None)
+        root = Path(env.get(WORKDIR_ENV) or os.getcwd())
+        session_id = env.get("PRODIGY_SESSION_ID") or env.get("PRODIGY_RUN_ID") or "agent"
+        if side is not None:
+            workdir, state_dir, resume = side.repo_dir, side.state_dir, side.resuming
+        else:
+            workdir, state_dir, resume = prepare_workspace(root, env), root / ".prodigy-state" / session_id, False
+        kills_before = _own_oom_kills()
+        with interrupts_raise():
+            result = run_steps(ExecutionRequest(
+                workflow=workflow, workdir=workdir, state_dir=state_dir, session_id=session_id,
+                args=request.args, max_iterations=request.max_iterations, resume=resume, environ=env,
+                verbosity=request.verbosity), console)
         summary = result.to_json()
         # With the transport, `prodigy cook` prints the error from this summary when it finishes
         # the session, like a local run; printing it to the log too would show it twice.
@@ -191,6 +194,9 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
             console.error(f"Error: {error}")
         return EXIT_INTERNAL
     finally:
-        if side is not None:   # on success and failure alike: the commits so far, and the checkpoint
-            side.export(int(summary.get("exit_code", EXIT_FAILURE)))
-        write_termination_message(summary, env)
+        try:
+            if side is not None:   # on success and failure alike: the commits so far, and the checkpoint
+                side.export(int(summary.get("exit_code", EXIT_FAILURE)))
+        finally:
+            alive.close()
+            write_termination_message(summary, env)

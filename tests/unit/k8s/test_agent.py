@@ -1,9 +1,12 @@
-"""The in-pod agent's pure parts: the bounded termination summary and OOM-kill detection."""
+"""The in-pod agent: the bounded termination summary, OOM-kill detection, and its heartbeat."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 from prodigy.agent import MAX_SUMMARY_BYTES, oom_kills, summary_json
 
@@ -34,3 +37,30 @@ def test_oom_kills_are_read_from_cgroup_v1_and_v2(tmp_path: Path) -> None:
     assert oom_kills("0::/kubepods/c2\n", tmp_path) == 1
     assert oom_kills("0::/nowhere\n", tmp_path) == 0
     assert oom_kills("", tmp_path) == 0
+
+
+def test_the_heartbeat_lasts_until_the_export_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After SIGTERM the results container waits only while the agent beats: a heartbeat that stopped
+    before the export made a slow export (a loaded node) read as a dead agent, and the commits were lost."""
+    import threading
+
+    from prodigy import agent
+    from prodigy.k8s.transport import podspec
+    from prodigy.k8s.transport.pod import AgentSide
+    from testing.repos import make_repo
+
+    repo = make_repo(tmp_path / "repo")
+    workflow = tmp_path / "wf.yml"
+    workflow.write_text("- shell: echo hi\n")
+    seen: list[bool] = []
+
+    def export(self: AgentSide, exit_code: int, say: object = print) -> None:
+        seen.append(any(t.name == "prodigy-heartbeat" and t.is_alive() for t in threading.enumerate()))
+
+    monkeypatch.setattr(AgentSide, "export", export)
+    env = {**os.environ, podspec.ENV_REPO_DIR: str(repo), podspec.ENV_BASE_SHA: "0" * 40,
+           podspec.ENV_SESSION_BRANCH: "main", podspec.ENV_RESULTS_DIR: str(tmp_path / "out"),
+           podspec.ENV_STATE_DIR: str(tmp_path / "state"), agent.TERMINATION_LOG_ENV: str(tmp_path / "term")}
+    assert agent.execute(agent.AgentRequest(workflow_path=workflow), env) == 0
+    assert seen == [True]
+    assert not any(t.name == "prodigy-heartbeat" for t in threading.enumerate())   # and it ends after
