@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from prodigy.errors import ProdigyError
 from prodigy.k8s.transport.cluster_io import collect_result, results_container_ran
 from prodigy.k8s.transport.manifest import TransportError
+from prodigy.k8s.transport.results import NEVER_STARTED
 from prodigy.k8s.watch import Watcher, WatchEvent, pod_collection
 
 if TYPE_CHECKING:
@@ -98,10 +99,17 @@ class TerminationCapture:
             self._follower = threading.Thread(target=self._read, args=(name,), name=f"capture:{name}", daemon=True)
             self._follower.start()
 
+    def _missing(self, reason: str) -> None:
+        # An agent that never started had no commits to lose; any other reason (it went quiet,
+        # its export failed) means the commits made in the pod did not come back: say so.
+        if not reason.startswith(NEVER_STARTED):
+            self.error = reason
+
     def _read(self, pod_name: str) -> None:
         try:
             self.result = collect_result(self.kube, self.namespace, pod_name, self.spool_dir, follow=True,
-                                         read_timeout=self.grace_seconds + FOLLOW_MARGIN_SECONDS)
+                                         read_timeout=self.grace_seconds + FOLLOW_MARGIN_SECONDS,
+                                         on_missing=self._missing)
         except (TransportError, ProdigyError) as exc:
             self.error = exc.message
         except Exception as exc:  # noqa: BLE001 - a dropped stream: report, the flow falls back

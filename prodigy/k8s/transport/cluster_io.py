@@ -11,7 +11,7 @@ CLI already has for streaming, and decodes it line by line into a temp file.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +75,8 @@ def results_container_ran(pod: Obj) -> bool:
 
 
 def collect_result(kube: Kube, namespace: str, pod_name: str, spool_dir: Path, *, follow: bool = False,
-                   read_timeout: float = LOG_READ_TIMEOUT) -> CollectedResult | None:
+                   read_timeout: float = LOG_READ_TIMEOUT,
+                   on_missing: Callable[[str], None] | None = None) -> CollectedResult | None:
     """Read and verify the results container's framed output; None when the pod exported nothing.
 
     ``follow``: the container may still be running (a pod being deleted, see capture.py): read
@@ -87,7 +88,7 @@ def collect_result(kube: Kube, namespace: str, pod_name: str, spool_dir: Path, *
         query=query, read_timeout=read_timeout, action=f"read the results of pod {pod_name}",
     )
     try:
-        return receive(_lines(response), spool_dir)
+        return receive(_lines(response), spool_dir, on_missing=on_missing)
     finally:
         response.release_conn()
 

@@ -154,6 +154,9 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 STOPPING_STALE_AFTER = 5.0
 
 
+NEVER_STARTED = "the agent never started"     # the one reason that cannot have lost commits
+
+
 def wait_for_result(
     out_dir: Path, *, clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
     poll_seconds: float = 0.05, stale_after: float = 20.0, startup_grace: float = 300.0,
@@ -180,7 +183,7 @@ def wait_for_result(
             beat_age = now - heartbeat.stat().st_mtime
         except FileNotFoundError:
             if stop or now - started > startup_grace:
-                return f"the agent never started (no heartbeat within {now - started:.0f}s)"
+                return f"{NEVER_STARTED} (no heartbeat within {now - started:.0f}s)"
         else:
             if beat_age > (min(stale_after, STOPPING_STALE_AFTER) if stop else stale_after):
                 if result.is_file():      # exported between the two checks
@@ -215,8 +218,10 @@ class CollectedResult:
     summary: ResultSummary
 
 
-def receive(lines: Iterable[str], spool_dir: Path) -> CollectedResult | None:
-    """Decode framed log lines into a verified result file; None when the pod sent none."""
+def receive(lines: Iterable[str], spool_dir: Path, *,
+            on_missing: Callable[[str], None] | None = None) -> CollectedResult | None:
+    """Decode framed log lines into a verified result file; None when the pod sent none
+    (``on_missing`` hears why: the results container's own reason, or that no frame came)."""
     spool_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="result-", suffix=".tar", dir=spool_dir)
     path = Path(name)
@@ -224,6 +229,8 @@ def receive(lines: Iterable[str], spool_dir: Path) -> CollectedResult | None:
         outcome = decode_frames(lines, sink)
     if not outcome.found:
         path.unlink()
+        if on_missing is not None and outcome.missing_reason:
+            on_missing(outcome.missing_reason)
         return None
     return CollectedResult(path, read_summary(path))
 

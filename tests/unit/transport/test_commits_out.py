@@ -171,3 +171,6 @@ def test_results_container_gives_up_when_the_agent_stops_beating(tmp_path: Path)
     assert lines[-1].startswith(f"{PREFIX} none ") and "stopped without exporting" in lines[-1]
     assert not (out / RESULT_FILE).exists()
     assert receive(iter(lines), tmp_path / "cli") is None
+    heard: list[str] = []
+    assert receive(iter(lines), tmp_path / "cli", on_missing=heard.append) is None
+    assert len(heard) == 1 and "stopped without exporting" in heard[0]      # the CLI can say why
