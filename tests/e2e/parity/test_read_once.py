@@ -28,7 +28,11 @@ def _workflow(word: str, marker: Path, merged: Path) -> str:
             f"git merge --no-ff -q ${{merge.source_branch}}\"\n")
 
 
-def test_editing_the_workflow_during_a_cluster_run_changes_nothing_of_that_run(parity: Parity, tmp_path: Path) -> None:
+def test_editing_the_workflow_during_a_cluster_run_changes_nothing_of_that_run(
+        parity_on_process_node: Parity, tmp_path: Path) -> None:
+    # On the process node: the step waits for a marker on this machine, so the edit provably
+    # happens while the run is in progress (a real node's pods cannot see this machine's files).
+    parity = parity_on_process_node
     marker, merged = tmp_path / "go", tmp_path / "merge-block-ran"
     side = parity.prepare("cluster", _workflow("first", marker, merged))
     proc = subprocess.Popen(side.command, cwd=side.repo, env=side.env, stdout=subprocess.PIPE,
