@@ -120,6 +120,15 @@ def cook_env(kube_cluster: clusters.KubeCluster, kube_namespace: str, tmp_path: 
     yield make_env(kube_cluster, kube_namespace, tmp_path)
 
 
+@pytest.fixture
+def cook_env_on_process_node(process_cluster: clusters.KubeCluster, process_namespace: str,
+                             tmp_path: Path) -> Iterator[CookEnv]:
+    """A CookEnv on the process node agent, for tests whose pods must see this machine's files
+    (a step waiting for a marker the test creates) or an image only the process node maps.
+    Each such test says why."""
+    yield make_env(process_cluster, process_namespace, tmp_path)
+
+
 MULTI_STEP = """\
 name: multi-step
 commands:

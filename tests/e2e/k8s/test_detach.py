@@ -1,8 +1,9 @@
 """Detached cluster runs through the real CLI: submit and walk away, then list, attach, watch,
 cancel and collect them (issue 13).
 
-Pods are host processes on the test cluster, so a step can wait for a marker file this test
-creates: the run is certainly in progress while the test looks at it, and finishes when told.
+The test runs on the process node agent, whose pods are host processes, so a step can wait for a
+marker file this test creates: the run is certainly in progress while the test looks at it, and
+finishes when told (a real node's pods cannot see this machine's files).
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ RUNS = 10
 
 
 def test_ten_detached_runs_are_listed_attached_cancelled_collected_and_cleaned_up(
-        cook_env: CookEnv, tmp_path: Path) -> None:
+        cook_env_on_process_node: CookEnv, tmp_path: Path) -> None:
+    cook_env = cook_env_on_process_node
     # Ten pods waiting at once must fit on the test cluster's one node (its CPUs are the machine's).
     cook_env.configure(resources={"requests": {"cpu": "50m", "memory": "64Mi"}})
     names = [f"r{i}" for i in range(RUNS)]

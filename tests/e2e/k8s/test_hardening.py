@@ -45,7 +45,10 @@ commands:
     assert owner["kind"] == "Job"
 
 
-def test_a_claude_step_on_an_image_without_claude_fails_naming_what_is_missing_and_where(cook_env: CookEnv) -> None:
+def test_a_claude_step_on_an_image_without_claude_fails_naming_what_is_missing_and_where(
+        cook_env_on_process_node: CookEnv) -> None:
+    # The process node maps `prodigy-agent:no-claude` to this checkout without a `claude` on PATH.
+    cook_env = cook_env_on_process_node
     # The node agent maps prodigy-agent:* to this checkout's venv; nothing puts a `claude` on PATH.
     cook_env.configure(image="prodigy-agent:no-claude")
     workflow = cook_env.workflow("needs-claude", """\
@@ -67,7 +70,9 @@ commands:
 
 
 def test_an_agent_crash_reaches_the_user_as_its_message_and_the_pods_last_lines(
-        cook_env: CookEnv, tmp_path: Path) -> None:
+        cook_env_on_process_node: CookEnv, tmp_path: Path) -> None:
+    # On the process node: the pod's python reads a sitecustomize from this machine's files.
+    cook_env = cook_env_on_process_node
     # A bug in the agent, simulated: the pod's python imports this sitecustomize, which breaks the executor.
     hooks = tmp_path / "crash-hook"
     hooks.mkdir()

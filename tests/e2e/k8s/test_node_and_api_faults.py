@@ -31,7 +31,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.testcluster_only, pytest.mark.timeout
 
 @pytest.fixture(scope="module")
 def fault_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[clusters.KubeCluster]:
-    started = clusters.start(tmp_path_factory.mktemp("testcluster-faults"), "prodigy-faults")
+    # The process node: these tests kill and freeze its node agent, and the steps wait for markers
+    # on this machine.
+    started = clusters.start(tmp_path_factory.mktemp("testcluster-faults"), "prodigy-faults", node="process")
     try:
         yield started
     finally:

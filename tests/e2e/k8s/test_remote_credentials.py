@@ -28,7 +28,10 @@ TOKEN = "tok-e2e-push-credential-91c2"
 
 
 def test_a_workflow_that_plants_hooks_helpers_and_insteadof_never_sees_the_push_credentials(
-        cook_env: CookEnv, tmp_path: Path) -> None:
+        cook_env_on_process_node: CookEnv, tmp_path: Path) -> None:
+    # On the process node: the pod must reach the remote repository and the credential-recording
+    # HTTP server on this machine, which a real node's pods (no network beyond the pod) cannot.
+    cook_env = cook_env_on_process_node
     bare = tmp_path / "remote.git"
     git(tmp_path, "clone", "-q", "--bare", str(cook_env.repo), str(bare))
     remote_url = f"file://{bare}"
