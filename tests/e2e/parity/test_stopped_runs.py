@@ -4,11 +4,9 @@ The pod is deleted while step 2 sleeps; during its grace period the agent stops 
 exports step 1's commit and the checkpoint, the results container prints them, and the CLI
 reads them before the pod is gone. `prodigy resume` then continues from that checkpoint.
 
-These run on the process node agent (fixture ``parity_on_process_node``): step 2 waits for a
-marker file on this machine, which only that agent's pods (host processes) can see; on the
-real node the resumed step 2 would sleep its full two minutes. On the real node the landing
-of a cancelled run's commits was also seen to fail now and then (the branch stayed at the
-base, with no warning): a difference still open, so it is not hidden behind a retry here.
+They run on whichever node the suite uses (the real kubelet by default). Step 2 sleeps unless a
+file `step-two-may-finish` is in the repository: the test commits it onto the kept session
+branch before resuming, so the resumed pod (which starts from that branch head) finishes at once.
 """
 
 from __future__ import annotations
@@ -29,12 +27,10 @@ from testing.repos import git
 pytestmark = pytest.mark.timeout(240)
 
 
-def _workflow(marker: Path) -> str:
-    # Step 2 sleeps until the marker exists (pods are host processes on the test cluster), so
-    # the resumed run finishes at once.
-    return ("- shell: \"echo one > one.txt && git add one.txt && git commit -qm 'step 1' && "
+MARKER = "step-two-may-finish"
+WORKFLOW = ("- shell: \"echo one > one.txt && git add one.txt && git commit -qm 'step 1' && "
             "echo made=$(git rev-parse HEAD)\"\n"
-            f"- shell: \"echo step-two-started; [ -f {marker} ] || sleep 120; "
+            f"- shell: \"echo step-two-started; [ -f {MARKER} ] || sleep 120; "
             "echo two > two.txt && git add two.txt && git commit -qm 'step 2'\"\n")
 
 
@@ -55,8 +51,11 @@ def _read_until(stream: Any, needle: str, seen: list[str], timeout: float) -> No
     raise AssertionError(f"never saw {needle!r}; got:\n{''.join(seen)}")
 
 
-def _resume_completes(side: Prepared, session: str, marker: Path) -> None:
-    marker.touch()
+def _resume_completes(side: Prepared, session: str) -> None:
+    worktree = Path(_metadata(side)["worktree_path"])
+    (worktree / MARKER).write_text("")
+    git(worktree, "add", MARKER)
+    git(worktree, "commit", "-qm", "let step 2 finish")
     resumed = subprocess.run([str(PRODIGY), "resume", session, "-y"], cwd=side.repo, env=side.env,
                              capture_output=True, text=True, timeout=180, check=False)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -68,10 +67,8 @@ def _resume_completes(side: Prepared, session: str, marker: Path) -> None:
 
 @pytest.mark.parametrize("signum, exit_code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_while_a_step_runs_brings_back_the_commits_so_far(
-        parity_on_process_node: Parity, tmp_path: Path, signum: signal.Signals, exit_code: int) -> None:
-    parity = parity_on_process_node
-    marker = tmp_path / "step-two-may-finish"
-    side = parity.prepare("cluster", _workflow(marker))
+        parity: Parity, signum: signal.Signals, exit_code: int) -> None:
+    side = parity.prepare("cluster", WORKFLOW)
     client = subprocess.Popen(side.command, cwd=side.repo, env=side.env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, bufsize=1)
     seen: list[str] = []
@@ -93,13 +90,11 @@ def test_signal_while_a_step_runs_brings_back_the_commits_so_far(
     assert "cancelled" in err and "succeeded" not in err
     assert parity.prodigy_objects() == []
 
-    _resume_completes(side, session, marker)
+    _resume_completes(side, session)
 
 
-def test_active_deadline_brings_back_the_commits_so_far(parity_on_process_node: Parity, tmp_path: Path) -> None:
-    parity = parity_on_process_node
-    marker = tmp_path / "step-two-may-finish"
-    side = parity.prepare("cluster", _workflow(marker))
+def test_active_deadline_brings_back_the_commits_so_far(parity: Parity) -> None:
+    side = parity.prepare("cluster", WORKFLOW)
     config_file = side.home / "kubernetes.yaml"
     config = json.loads(config_file.read_text())
     config["clusters"]["parity"]["active_deadline_seconds"] = 8
@@ -120,4 +115,4 @@ def test_active_deadline_brings_back_the_commits_so_far(parity_on_process_node: 
 
     del config["clusters"]["parity"]["active_deadline_seconds"]
     config_file.write_text(json.dumps(config))
-    _resume_completes(side, record["session_id"], marker)
+    _resume_completes(side, record["session_id"])
