@@ -21,7 +21,7 @@ from prodigy.errors import WorkflowFailed
 from prodigy.local import outputs
 from prodigy.repo import git
 from prodigy.local.claude import MISSING_EXIT_CODE, claude_available, missing_claude_message, run_claude
-from prodigy.local.events import EventLog
+from prodigy.events import EventLog
 from prodigy.local.shell import run_shell
 from prodigy.ui.console import Console
 from prodigy.workflow.expressions import evaluate

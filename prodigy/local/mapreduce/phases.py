@@ -26,13 +26,15 @@ from pathlib import Path
 from prodigy.errors import EXIT_FAILURE, EXIT_OK, WorkflowFailed
 from prodigy.local import checkpoints
 from prodigy.local.env_resolve import EnvValueError, resolve_computed_env
-from prodigy.local.events import EventLog
+from prodigy.events import EventLog
 from prodigy.local.executor import ExecutionRequest, execute
-from prodigy.local.mapreduce import layout
-from prodigy.local.mapreduce.dlq import DeadLetterStore
 from prodigy.local.mapreduce.inputs import load_items
-from prodigy.local.mapreduce.journal import ItemState, ItemStatus, JobHeader, JobStore, Phase
 from prodigy.local.mapreduce.map_phase import MapRun, run_map
+from prodigy.mapreduce import layout
+from prodigy.mapreduce.dlq import DeadLetterStore
+from prodigy.mapreduce.journal import ItemState, JobHeader, JobStore, Phase
+from prodigy.mapreduce.limits import Limits
+from prodigy.mapreduce.summary import announce_selection, arg_variables, enter_map, reduce_variables, report_map
 from prodigy.local.process_scope import ProcessScope
 from prodigy.local.steps import StepFailed
 from prodigy.repo import git
@@ -41,24 +43,14 @@ from prodigy.ui.console import Console
 from prodigy.ui.format import plural
 from prodigy.ui.mapreduce_view import choose_view
 from prodigy.workflow.mapreduce import MapReduceWorkflow
-from prodigy.workflow.mapreduce_vars import AgentResult, item_id, map_variables
 from prodigy.workflow.model import Step
 from prodigy.workflow.result import ExecutionResult, ExecutionStatus
 
-__all__ = ["Limits", "PhaseRun", "build_map_run", "completed_result", "phase_result", "quiet_git", "report_map",
-           "run_phases", "setup_variables_of"]
+__all__ = ["PhaseRun", "build_map_run", "completed_result", "phase_result", "quiet_git", "run_phases",
+           "setup_variables_of"]
 
 # Variables every phase sets for itself; what setup leaves behind for map and reduce is the rest.
 _PER_PHASE = frozenset({"PROJECT_ROOT", "WORKTREE", "ITERATION", "SESSION_ID"})
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The workflow's counts, resolved (they may name variables) before anything is created."""
-
-    max_parallel: int
-    agent_timeout: int | None = None
-    setup_timeout: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +101,7 @@ def run_phases(run: PhaseRun) -> ExecutionResult:
         if outcome.interrupted is not None:
             return _result(run, started, counts, ExecutionStatus.INTERRUPTED, outcome.interrupted.exit_code,
                            outcome.interrupted.message, "map phase")
-        report_map(run, outcome.states, header)
+        report_map(run.console, outcome.states, header, session.id)
         if outcome.stop_reason is not None:
             return _result(run, started, counts, ExecutionStatus.FAILED, EXIT_FAILURE,
                            f"Map phase stopped: {outcome.stop_reason}", "map phase")
@@ -119,9 +111,7 @@ def run_phases(run: PhaseRun) -> ExecutionResult:
         counts.items(store.item_states(header.total))
     if header.phase is Phase.REDUCE:
         if workflow.reduce:
-            states = store.item_states(header.total)
-            variables = {**header.setup_variables, **map_variables(_agent_results(states, store.load_items()),
-                                                                    header.total)}
+            variables = reduce_variables(header, store.item_states(header.total), store.load_items())
             result = _run_steps(run, "reduce", workflow.reduce, store.directory / "reduce", variables)
             counts.add(result)
             if result.status is not ExecutionStatus.COMPLETED:
@@ -199,20 +189,12 @@ def _select_items(run: PhaseRun, store: JobStore, header: JobHeader) -> JobHeade
     env = {**run.environ, "PRODIGY_AUTOMATION": "true", **workflow.all_env}
     loaded = load_items(workflow.map, workdir=session.path, env=env, variables=variables)
     lines = loaded.describe(workflow.map)
-    for line in lines:
-        run.console.info(f"Map: {line}")
     selection = loaded.selection
-    if selection.selected == 0 and selection.found:
-        run.console.warn(f"no work items selected: {selection.found} found, 0 left after "
-                         + "; ".join(lines[1:]) + " — the map phase has nothing to do")
-    elif selection.found == 0:
-        run.console.warn(f"the map input ({loaded.source}) has no work items; the map phase has nothing to do")
-    store.save_items(loaded.items)
+    announce_selection(run.console, lines, found=selection.found, selected=selection.selected, source=loaded.source)
     base = git.head_sha(session.path)
     assert base is not None
     run.events.emit("items_selected", found=selection.found, selected=selection.selected, source=loaded.source)
-    return store.save_header(replace(header, phase=Phase.MAP, map_base_sha=base, total=len(loaded.items),
-                                     selection=tuple(lines), setup_variables=captured))
+    return enter_map(store, header, loaded.items, lines, base=base, captured=captured)
 
 
 def build_map_run(run: PhaseRun, store: JobStore, header: JobHeader, items: list[object],
@@ -231,42 +213,12 @@ def build_map_run(run: PhaseRun, store: JobStore, header: JobHeader, items: list
         session=session, store=store, dlq=dlq, items=items, steps=workflow.map.agent_steps,
         base_sha=base, max_parallel=run.limits.max_parallel, environ={**run.environ, **git_settings},
         workflow_env={**workflow.all_env, **computed},
-        base_variables={**_arg_variables(run.args), **header.setup_variables},
+        base_variables={**arg_variables(run.args), **header.setup_variables},
         policy=workflow.error_policy,
         console=run.console, view=choose_view(run.console), events=run.events, agent_timeout=run.limits.agent_timeout,
         verbosity=run.verbosity, test_mode=run.test_mode,
         secrets=(*(value for value in workflow.secrets.values() if len(value) >= 4), *hidden), home=run.home,
         original_indexes=header.original_indexes)
-
-
-def _arg_variables(args: tuple[str, ...]) -> dict[str, object]:
-    if not args:
-        return {}
-    return {"ARG": args[0], **{f"ARG_{number}": word for number, word in enumerate(args[0].split(), start=1)}}
-
-
-def report_map(run: PhaseRun, states: list[ItemState], header: JobHeader) -> None:
-    succeeded = sum(1 for state in states if state.status is ItemStatus.SUCCEEDED)
-    failed = [state for state in states if state.status is ItemStatus.FAILED]
-    merged = sum(1 for state in states if state.merged)
-    line = f"Map phase: {succeeded} of {plural(len(states), 'item')} succeeded ({merged} merged)"
-    if failed:
-        queued = sum(1 for state in failed if state.in_dlq)
-        line += f", {len(failed)} failed"
-        run.console.info(line)
-        if queued:
-            owner = header.retry_of or run.session.id
-            run.console.warn(f"{plural(queued, 'failed item')} in the dead-letter queue: "
-                             f"prodigy dlq list {owner}  (retry with: prodigy dlq retry {owner})")
-        return
-    run.console.info(line)
-
-
-def _agent_results(states: list[ItemState], items: list[object]) -> list[AgentResult]:
-    return [AgentResult(item_id=item_id(state.index), success=state.status is ItemStatus.SUCCEEDED,
-                        output=state.output, error=state.error, commits=state.commits, duration=state.duration,
-                        item=items[state.index] if state.index < len(items) else None)
-            for state in states if state.finished]
 
 
 def _result(run: PhaseRun, started: float, counts: _Counts, status: ExecutionStatus, exit_code: int,
