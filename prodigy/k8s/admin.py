@@ -104,7 +104,8 @@ def list_runs(limit: int = 20, cluster: str | None = None) -> list[str]:
         return ["no cluster runs recorded yet"]
     header = ("SUBMITTED", "RUN", "CLUSTER/NAMESPACE", "JOB", "WORKFLOW", "OUTCOME", "EXIT", "REASON")
     rows = [header] + [
-        (r.submitted_at, r.run_id, f"{r.cluster}/{r.namespace}", r.job, r.workflow,
+        (r.submitted_at, r.run_id, f"{r.cluster}/{r.namespace}", r.job,
+         f"{r.workflow} ({r.phase})" if r.phase else r.workflow,
          r.outcome or "unknown (client ended early)", "" if r.exit_code is None else str(r.exit_code), r.reason)
         for r in runs[-limit:]
     ]

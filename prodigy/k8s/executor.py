@@ -19,35 +19,27 @@ cluster. `collect_finished` lands the result of a Job whose client died.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import replace
-from pathlib import Path
 
 from prodigy import paths
-from prodigy.errors import EXIT_SIGINT, EXIT_SIGTERM, ProdigyError, UsageError
+from prodigy.errors import UsageError
 from prodigy.execution import RunCancelled, RunEnd, RunRequest
 from prodigy.k8s import phases, trace
-from prodigy.k8s.agent_report import agent_started, agent_summary, explained_summary
+from prodigy.k8s.agent_report import agent_summary, explained_summary
 from prodigy.k8s.cancel import Interrupts, delete_run
 from prodigy.k8s.clients import Kube
 from prodigy.k8s.config.resolve import ClusterOverrides
 from prodigy.k8s.connect import open_cluster
 from prodigy.k8s.errors import NotFound
-from prodigy.k8s.manifests.metadata import run_labels
-from prodigy.k8s.manifests.pod import GIT_IDENTITY_VARS, TERMINATION_GRACE_SECONDS
+from prodigy.k8s.manifests.pod import GIT_IDENTITY_VARS
 from prodigy.k8s.manifests.run import build_run_objects
 from prodigy.k8s.phases import ClusterRun, Connection
+from prodigy.k8s.podrun import PodRun
 from prodigy.k8s.progress import job_duration
 from prodigy.k8s.runindex import record_collected
-from prodigy.k8s.status import Display, make_display
-from prodigy.k8s.submit import ObjectRef, SubmittedRun
-from prodigy.k8s.supervise import RunOutcome, SupervisionResult
-from prodigy.k8s.transport.capture import TerminationCapture
-from prodigy.k8s.transport.manifest import TransportError
-from prodigy.k8s.transport.results import CollectedResult
+from prodigy.k8s.submit import ObjectRef
 from prodigy.k8s.transport.run import RunTransport, collect_and_land, git_identity
 from prodigy.repo import git as gitops
 from prodigy.repo import worktrees
@@ -75,10 +67,7 @@ class ClusterExecutor:
         self._connection: Connection | None = None
         self._kube: Kube | None = None
         self._session: Session | None = None
-        self._display: Display | None = None
-        self._submitted: SubmittedRun | None = None
-        self._capture: TerminationCapture | None = None
-        self._supervised: SupervisionResult | None = None
+        self._pod: PodRun | None = None
 
     # ------------------------------------------------------------------ before any side effect
 
@@ -156,92 +145,20 @@ class ClusterExecutor:
         else:
             session = worktrees.update(session, status=worktrees.SessionStatus.IN_PROGRESS)
         self._session = session
-
-        def upload(name: str, uid: str) -> None:
-            transport.upload(kube, namespace=run.cluster.namespace, job_name=name, job_uid=uid,
-                             labels=run_labels(run.inputs.identity))
-
-        display = self._display = make_display()
-        self._resources.callback(display.close)
-        scratch = Path(tempfile.mkdtemp(prefix="prodigy-capture-"))
-        self._resources.callback(shutil.rmtree, scratch, True)
-        self._submitted = phases.submit(kube, run, display, self.interrupts, on_job_created=upload)
-        # From here on a deleted pod (Ctrl+C, deadline, eviction) hands its last export to this
-        # capture before it disappears.
-        self._capture = TerminationCapture(
-            kube, namespace=self._submitted.namespace, job_uid=self._submitted.job_uid, spool_dir=scratch,
-            grace_seconds=TERMINATION_GRACE_SECONDS, give_up=self.interrupts.force).start()
-        self._resources.callback(self._capture.close)
+        pod = self._pod = PodRun(kube, run, transport, self.interrupts, say=self.console.info,
+                                 warn=self.console.warn, started=self.started)
+        self._resources.callback(pod.close)
+        pod.submit()
         return session
 
     def follow(self) -> None:
-        assert self._kube is not None and self._submitted is not None and self._display is not None
-        try:
-            self._supervised = phases.supervise(self._kube, self._planned, self._submitted, self._display,
-                                                self.interrupts)
-        finally:
-            self._display.close()
+        assert self._pod is not None, "start() first"
+        self._pod.supervise()
 
     def collect(self) -> RunEnd:
-        """The cluster's verdict, then the pod's commits on the session branch.
-
-        A pod deleted while it worked (Ctrl+C, activeDeadlineSeconds, eviction) exported its
-        commits and checkpoint during its grace period; the capture read them before the pod was
-        gone. Such a run ends like an interrupted (Ctrl+C) or failed (deadline) local run:
-        commits on the session branch, worktree kept, "Resume with"."""
-        kube, run, submitted, result, session = self._kube, self._planned, self._submitted, self._supervised, \
-            self._session
-        assert kube is not None and submitted is not None and result is not None and session is not None
-        # A run that got stuck (pending, or its node lost) has no export to wait for: its pod never
-        # ran the workflow, or its node can no longer serve the results log.
-        captured = self._capture.wait() if self._capture is not None and result.stuck is None else None
-        if result.outcome is RunOutcome.CANCELLED:
-            # Land first: "cancelled" is the last word, as for a local Ctrl+C.
-            self._land_captured(session, captured)
-            return RunEnd(None, interrupted=phases.verdict(kube, run, submitted, result, self.started))
-        problem: ProdigyError | None = None
-        try:
-            phases.verdict(kube, run, submitted, result, self.started)   # run index, "Job … succeeded"
-        except ProdigyError as exc:
-            problem = exc
-        if captured is not None and result.outcome is RunOutcome.FAILED and \
-                captured.summary.exit_code in (EXIT_SIGINT, EXIT_SIGTERM):
-            # The cluster stopped the pod (deadline, eviction, the Job deleted): a failed run, not
-            # the agent's "interrupted", since nobody here asked for it.
-            self._land_captured(session, captured)
-            return RunEnd(None, problem=problem)
-        if captured is not None:
-            self._land_captured(session, captured)
-        elif result.stuck is None and agent_started(result.pods):
-            # Only a workflow that started can have commits; collecting from a pod that never ran
-            # would only add a confusing warning under the real diagnosis.
-            assert self._transport is not None
-            try:
-                self._transport.collect_and_land(kube, session, namespace=run.cluster.namespace,
-                                                 job_name=submitted.job_name, say=self.console.info)
-            except (TransportError, ProdigyError) as exc:
-                self.console.warn(f"could not bring the pod's commits back: {exc.message}")
-        summary = agent_summary(result.pods)
-        if summary is None:
-            # The workflow never reported (image, scheduling, init container, OOM of the agent):
-            # the cluster's diagnosis is the error; the session is kept for `prodigy resume`.
-            return RunEnd(None, problem=problem)
-        summary = explained_summary(summary, result.tails)     # a crash reads as its message + the log's end
-        return RunEnd(ExecutionResult.from_summary(summary, time.monotonic() - self.started), problem=problem)
-
-    def _land_captured(self, session: Session, captured: CollectedResult | None) -> None:
-        capture, transport = self._capture, self._transport
-        assert transport is not None
-        if captured is None:
-            if capture is not None and capture.triggered and not capture.read_nothing:
-                why = capture.error or ("a second Ctrl+C stopped the wait" if capture.give_up.is_set()
-                                        else "the pod ended before its results were read")
-                self.console.warn(f"the commits made in the pod since this run started may be lost: {why}")
-            return
-        try:
-            transport.land(session, captured)
-        except (TransportError, ProdigyError) as exc:
-            self.console.warn(f"could not bring the pod's commits back: {exc.message}")
+        """The cluster's verdict, then the pod's commits on the session branch (`PodRun.collect`)."""
+        assert self._pod is not None and self._session is not None, "start() first"
+        return self._pod.collect(self._session)
 
     def cancel(self) -> None:
         """Delete the Job; its pods, ConfigMaps and Secret go with it (owner references)."""

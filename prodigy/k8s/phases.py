@@ -203,9 +203,11 @@ def submit(kube: Kube, run: ClusterRun, display: Display, interrupts: Interrupts
            on_job_created: Callable[[str, str], None] | None = None) -> SubmittedRun:
     def recorded(name: str, uid: str) -> None:
         trace.mark(f"Job {name} created (suspended)")
+        identity = run.inputs.identity
         runindex.record_submitted(run_id=run.run_id, cluster=run.cluster.name, context=kube.context,
                                   namespace=run.cluster.namespace, job=name, workflow=run.workflow_name,
-                                  image=run.cluster.image)
+                                  image=run.cluster.image, phase=identity.phase,
+                                  session=identity.session_id if identity.phase else "")
         if on_job_created is not None:   # the transport uploads its chunks while the Job is suspended
             on_job_created(name, uid)
 

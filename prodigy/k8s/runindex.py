@@ -52,10 +52,15 @@ def append(record: dict[str, Any], *, path: Path | None = None) -> None:
 
 
 def record_submitted(*, run_id: str, cluster: str, context: str | None, namespace: str, job: str,
-                     workflow: str, image: str, path: Path | None = None) -> None:
-    append({"event": "submitted", "run_id": run_id, "cluster": cluster, "context": context,
-            "namespace": namespace, "job": job, "workflow": workflow, "image": image,
-            "submitted_at": now_iso(), "user": os.environ.get("USER", "")}, path=path)
+                     workflow: str, image: str, phase: str = "", session: str = "", path: Path | None = None) -> None:
+    """``phase`` and ``session``: a MapReduce session runs one Job per phase (setup, map, each
+    conflict's merge, reduce); the index says which Job ran which phase of which session."""
+    record: dict[str, Any] = {"event": "submitted", "run_id": run_id, "cluster": cluster, "context": context,
+                              "namespace": namespace, "job": job, "workflow": workflow, "image": image,
+                              "submitted_at": now_iso(), "user": os.environ.get("USER", "")}
+    if phase:
+        record.update(phase=phase, session=session)
+    append(record, path=path)
 
 
 def record_finished(*, run_id: str, outcome: Outcome, exit_code: int, reason: str = "",
@@ -94,6 +99,8 @@ class RunRecord:
     outcome: str | None = None
     exit_code: int | None = None
     reason: str = ""
+    phase: str = ""                  # a MapReduce session's phase; "" for a whole workflow
+    session: str = ""
 
 
 def read_lines(path: Path | None = None) -> Iterator[dict[str, Any]]:
@@ -128,6 +135,7 @@ def join_runs(records: Iterable[dict[str, Any]]) -> list[RunRecord]:
         RunRecord(run_id=run_id, cluster=str(r.get("cluster", "")), namespace=str(r.get("namespace", "")),
                   job=str(r.get("job", "")), workflow=str(r.get("workflow", "")),
                   submitted_at=str(r.get("submitted_at", "")), finished_at=r.get("finished_at"),
-                  outcome=r.get("outcome"), exit_code=r.get("exit_code"), reason=str(r.get("reason") or ""))
+                  outcome=r.get("outcome"), exit_code=r.get("exit_code"), reason=str(r.get("reason") or ""),
+                  phase=str(r.get("phase") or ""), session=str(r.get("session") or ""))
         for run_id, r in runs.items() if "submitted_at" in r
     ]

@@ -38,8 +38,12 @@ __all__ = ["LoadedMapReduce", "is_mapreduce_file", "load_any", "load_mapreduce",
 
 @dataclass(frozen=True)
 class LoadedMapReduce:
+    """A MapReduce workflow as read once for a run, with the exact text it came from (a
+    cluster run ships this text, so its pods run what was validated)."""
+
     workflow: MapReduceWorkflow
     warnings: list[str] = field(default_factory=list)
+    text: str = ""
 
 
 def load_any(path: Path) -> LoadedWorkflow | LoadedMapReduce:
@@ -50,7 +54,7 @@ def load_any(path: Path) -> LoadedWorkflow | LoadedMapReduce:
 def parse_any(text: str, path: Path) -> LoadedWorkflow | LoadedMapReduce:
     data, tree = read_document(text, path)
     if is_mapreduce_document(data):
-        return _validate(data, tree, path)
+        return _validate(data, tree, path, text)
     return parse_workflow(text, path)
 
 
@@ -65,7 +69,7 @@ def parse_mapreduce(text: str, path: Path) -> LoadedMapReduce:
     data, tree = read_document(text, path)
     if not is_mapreduce_document(data):
         raise WorkflowFileError(f"{path} is not a MapReduce workflow (it has no `mode: mapreduce`)")
-    return _validate(data, tree, path)
+    return _validate(data, tree, path, text)
 
 
 def is_mapreduce_file(path: Path) -> bool:
@@ -80,7 +84,7 @@ def is_mapreduce_file(path: Path) -> bool:
 _KNOWN = {info.alias or name for name, info in MapReduceDocument.model_fields.items()}
 
 
-def _validate(data: dict[str, Any], tree: Any, path: Path) -> LoadedMapReduce:
+def _validate(data: dict[str, Any], tree: Any, path: Path, text: str) -> LoadedMapReduce:
     warnings: list[str] = []
     kept: dict[str, Any] = {}
     for key, value in data.items():
@@ -99,7 +103,7 @@ def _validate(data: dict[str, Any], tree: Any, path: Path) -> LoadedMapReduce:
         raise WorkflowFileError(format_errors(error.errors(), tree, path, root=MapReduceDocument)) from None
     workflow = MapReduceWorkflow.from_document(document, source=path)
     return LoadedMapReduce(workflow, warnings + deprecated_step_warnings(tree, path)
-                           + _compatibility_warnings(document, data, tree, path))
+                           + _compatibility_warnings(document, data, tree, path), text)
 
 
 def _where(tree: Any, loc: Sequence[int | str], path: Path) -> str:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from pathlib import Path
 
 from prodigy import paths
 from prodigy.errors import UsageError
@@ -25,30 +23,18 @@ from prodigy.mapreduce import layout
 from prodigy.mapreduce.journal import JobStore
 from prodigy.local.mapreduce.phases import PhaseRun, run_phases
 from prodigy.mapreduce.limits import MODE_KEY, Limits, resolve_limits
+from prodigy.mapreduce.request import MapReduceRequest
 from prodigy.local.signals import interrupts_raise
 from prodigy.options import test_mode
 from prodigy.repo import worktrees
 from prodigy.repo.worktrees import Session, SessionStatus
 from prodigy.ui import format as fmt
 from prodigy.ui.console import Console
-from prodigy.workflow.mapreduce import MapReduceWorkflow, resolve_count
+from prodigy.workflow.mapreduce import MapReduceWorkflow
 from prodigy.workflow.mapreduce_plan import format_mapreduce_plan
 from prodigy.workflow.result import ExecutionResult
 
 __all__ = ["MapReduceExecutor", "MapReduceRequest", "require_claude"]
-
-@dataclass(frozen=True)
-class MapReduceRequest:
-    """One MapReduce run, as the application layer decided it (read once, checked)."""
-
-    workflow: MapReduceWorkflow
-    workflow_path: Path
-    repo: Path
-    original_branch: str
-    args: tuple[str, ...]
-    verbosity: int
-    environ: Mapping[str, str]
-    uncommitted: tuple[str, ...] = ()
 
 
 def require_claude(workflow: MapReduceWorkflow, environ: Mapping[str, str]) -> None:

@@ -35,15 +35,22 @@ from typing import Any, TextIO
 
 from prodigy.errors import EXIT_SIGINT, GitError, Interrupted
 from prodigy.events import EventLog
-from prodigy.local.mapreduce.agent import AgentEnd, AgentOutcome, AgentRequest, run_agent
+from prodigy.local.mapreduce.agent import (
+    AgentEnd,
+    AgentOutcome,
+    AgentRequest,
+    agent_deadline,
+    agent_env,
+    agent_variables,
+    run_agent,
+)
 from prodigy.local.merge import claude_resolver
+from prodigy.local.process_scope import ProcessScope, stop_all
 from prodigy.mapreduce import layout
 from prodigy.mapreduce.dlq import DeadLetterStore
 from prodigy.mapreduce.journal import ItemState, ItemStatus, JobStore
 from prodigy.mapreduce.ledger import MERGE_STEP, MapBook
 from prodigy.mapreduce.merging import merge_agent
-from prodigy.local.process_scope import ProcessScope, stop_all
-from prodigy.local.steps import StepFailed
 from prodigy.repo import agents as agent_worktrees
 from prodigy.repo import git
 from prodigy.repo.agents import AgentWorktree
@@ -51,11 +58,9 @@ from prodigy.repo.worktrees import Session
 from prodigy.ui.console import Console
 from prodigy.ui.format import plural
 from prodigy.ui.mapreduce_view import MapView
-from prodigy.workflow.interpolate import interpolate
-from prodigy.workflow.mapreduce import ErrorPolicy, ItemFailure
-from prodigy.workflow.mapreduce_vars import item_label, item_variables
+from prodigy.workflow.mapreduce import ErrorPolicy
+from prodigy.workflow.mapreduce_vars import item_label
 from prodigy.workflow.model import Step
-from prodigy.workflow.variables import standard_variables
 
 __all__ = ["MapOutcome", "MapRun", "run_map"]
 
@@ -231,15 +236,12 @@ def _attempt(run: MapRun, shared: _Shared, index: int, state: ItemState, attempt
         return _fail(run, index, attempt, f"could not create the agent worktree: {error.message}", None,
                      log_path, None, 0.0)
     start_step = state.next_step if resume and reused else 0
-    variables: dict[str, object] = {
-        **run.base_variables,
-        **(state.variables if resume and reused else {}),
-        **standard_variables(project_root=agent.path, worktree=agent.path, env=run.workflow_env),
-        **item_variables(item, index=run.number(index), total=len(run.items)),
-    }
+    variables = agent_variables(run.base_variables, workdir=agent.path, workflow_env=run.workflow_env, item=item,
+                                number=run.number(index), total=len(run.items),
+                                resumed=state.variables if resume and reused else None)
     run.book.started(index, attempt=attempt, base=base, where=str(agent.path), label=item_label(item),
                      next_step=start_step)
-    timer = _start_timer(run, scope, the_id)
+    timer = agent_deadline(scope, run.agent_timeout, the_id)
     try:
         outcome = run_agent(
             AgentRequest(steps=run.steps, workdir=agent.path, env=_agent_env(run, agent, the_id, variables),
@@ -263,21 +265,9 @@ def _attempt(run: MapRun, shared: _Shared, index: int, state: ItemState, attempt
                  outcome.duration, output=outcome.output)
 
 
-def _start_timer(run: MapRun, scope: ProcessScope, the_id: str) -> threading.Timer | None:
-    if not run.agent_timeout:
-        return None
-    error = StepFailed(f"Agent {the_id} timed out after {run.agent_timeout} seconds (agent_timeout_secs)",
-                       step=f"{the_id} (timed out)")
-    timer = threading.Timer(run.agent_timeout, scope.stop, args=(error,))
-    timer.daemon = True
-    timer.start()
-    return timer
-
-
 def _agent_env(run: MapRun, agent: AgentWorktree, the_id: str, variables: Mapping[str, object]) -> dict[str, str]:
-    return {**run.environ, "PRODIGY_AUTOMATION": "true", "PRODIGY_SESSION_ID": run.session.id,
-            **{key: interpolate(value, variables) for key, value in run.workflow_env.items()},
-            "PRODIGY_ITEM_ID": the_id, "PRODIGY_WORKTREE": agent.branch.removeprefix("prodigy-")}
+    return agent_env(run.environ, session_id=run.session.id, workflow_env=run.workflow_env, variables=variables,
+                     the_id=the_id, branch=agent.branch)
 
 
 def _on_step(run: MapRun, the_id: str, number: int, total: int, step: Step) -> None:

@@ -28,7 +28,7 @@ from prodigy.local import checkpoints
 from prodigy.local.env_resolve import EnvValueError, resolve_computed_env
 from prodigy.events import EventLog
 from prodigy.local.executor import ExecutionRequest, execute
-from prodigy.local.mapreduce.inputs import load_items
+from prodigy.local.mapreduce.inputs import LoadedItems, load_items
 from prodigy.local.mapreduce.map_phase import MapRun, run_map
 from prodigy.mapreduce import layout
 from prodigy.mapreduce.dlq import DeadLetterStore
@@ -46,8 +46,8 @@ from prodigy.workflow.mapreduce import MapReduceWorkflow
 from prodigy.workflow.model import Step
 from prodigy.workflow.result import ExecutionResult, ExecutionStatus
 
-__all__ = ["PhaseRun", "build_map_run", "completed_result", "phase_result", "quiet_git", "run_phases",
-           "setup_variables_of"]
+__all__ = ["PhaseRun", "PhaseSteps", "build_map_run", "completed_result", "phase_result", "quiet_git",
+           "run_phase_steps", "run_phases", "select_items_here", "setup_variables_of"]
 
 # Variables every phase sets for itself; what setup leaves behind for map and reduce is the rest.
 _PER_PHASE = frozenset({"PROJECT_ROOT", "WORKTREE", "ITERATION", "SESSION_ID"})
@@ -136,23 +136,51 @@ class _Counts:
 
 def _run_steps(run: PhaseRun, phase: str, steps: tuple[Step, ...], state_dir: Path,
                variables: Mapping[str, object], *, timeout: int | None = None) -> ExecutionResult:
-    previous = checkpoints.load_latest(state_dir)
+    return run_phase_steps(PhaseSteps(run.workflow, phase, steps, workdir=run.session.path, session_id=run.session.id,
+                                      state_dir=state_dir, variables=variables, args=run.args, environ=run.environ,
+                                      verbosity=run.verbosity, home=run.home, timeout=timeout),
+                           run.console, run.events)
+
+
+@dataclass(frozen=True)
+class PhaseSteps:
+    """Setup's or reduce's steps, to run in ``workdir`` (the session worktree, or a pod's checkout)."""
+
+    workflow: MapReduceWorkflow
+    phase: str
+    steps: tuple[Step, ...]
+    workdir: Path
+    session_id: str
+    state_dir: Path
+    variables: Mapping[str, object]
+    args: tuple[str, ...] = ()
+    environ: Mapping[str, str] | None = None
+    verbosity: int = 0
+    home: Path | None = None
+    timeout: int | None = None
+
+
+def run_phase_steps(spec: PhaseSteps, console: Console, events: EventLog) -> ExecutionResult:
+    """The steps of one phase through the standard engine, checkpointed in ``spec.state_dir``: a
+    phase that stopped continues at its step, one that ran to the end is not run again."""
+    phase, steps = spec.phase, spec.steps
+    previous = checkpoints.load_latest(spec.state_dir)
     if previous is not None and previous.finished and previous.status is checkpoints.CheckpointStatus.COMPLETED:
         # Resumed after the phase had run to the end (the session stopped later): nothing to redo.
-        run.console.info(f"{phase.capitalize()} phase: already done")
-        head = git.head_sha(run.session.path)
+        console.info(f"{phase.capitalize()} phase: already done")
+        head = git.head_sha(spec.workdir)
         return ExecutionResult(ExecutionStatus.COMPLETED, EXIT_OK, len(previous.completed_steps), len(steps), 0, 0.0,
                                previous.base_sha, head)
     resume = previous is not None
-    run.console.info(f"{phase.capitalize()} phase ({plural(len(steps), 'step')}) in {run.session.path}"
-                     + (" — continuing" if resume else ""))
-    run.events.emit(f"{phase}_phase_started", steps=len(steps), resume=resume)
+    console.info(f"{phase.capitalize()} phase ({plural(len(steps), 'step')}) in {spec.workdir}"
+                 + (" — continuing" if resume else ""))
+    events.emit(f"{phase}_phase_started", steps=len(steps), resume=resume)
     request = ExecutionRequest(
-        workflow=run.workflow.phase_workflow(phase, steps), workdir=run.session.path, state_dir=state_dir,
-        session_id=run.session.id, args=run.args, resume=resume, environ=run.environ, verbosity=run.verbosity,
-        home=run.home, events=run.events, extra_variables=dict(variables))
-    with _phase_deadline(timeout, phase):
-        return execute(request, run.console)
+        workflow=spec.workflow.phase_workflow(phase, steps), workdir=spec.workdir, state_dir=spec.state_dir,
+        session_id=spec.session_id, args=spec.args, resume=resume, environ=spec.environ, verbosity=spec.verbosity,
+        home=spec.home, events=events, extra_variables=dict(spec.variables))
+    with _phase_deadline(spec.timeout, phase):
+        return execute(request, console)
 
 
 @contextmanager
@@ -183,18 +211,24 @@ def setup_variables_of(state_dir: Path) -> dict[str, object]:
 
 
 def _select_items(run: PhaseRun, store: JobStore, header: JobHeader) -> JobHeader:
-    workflow, session = run.workflow, run.session
+    session = run.session
     captured = setup_variables_of(store.directory / "setup")
-    variables: dict[str, object] = {**run.environ, **workflow.all_env, **captured}
-    env = {**run.environ, "PRODIGY_AUTOMATION": "true", **workflow.all_env}
-    loaded = load_items(workflow.map, workdir=session.path, env=env, variables=variables)
-    lines = loaded.describe(workflow.map)
+    loaded = select_items_here(run.workflow, workdir=session.path, environ=run.environ, captured=captured)
+    lines = loaded.describe(run.workflow.map)
     selection = loaded.selection
     announce_selection(run.console, lines, found=selection.found, selected=selection.selected, source=loaded.source)
     base = git.head_sha(session.path)
     assert base is not None
     run.events.emit("items_selected", found=selection.found, selected=selection.selected, source=loaded.source)
     return enter_map(store, header, loaded.items, lines, base=base, captured=captured)
+
+
+def select_items_here(workflow: MapReduceWorkflow, *, workdir: Path, environ: Mapping[str, str],
+                      captured: Mapping[str, object]) -> LoadedItems:
+    """Read `map.input` in ``workdir`` (after setup) and select the items; raises WorkflowFailed."""
+    variables: dict[str, object] = {**environ, **workflow.all_env, **captured}
+    env = {**environ, "PRODIGY_AUTOMATION": "true", **workflow.all_env}
+    return load_items(workflow.map, workdir=workdir, env=env, variables=variables)
 
 
 def build_map_run(run: PhaseRun, store: JobStore, header: JobHeader, items: list[object],
