@@ -88,7 +88,6 @@ class AgentRequest:
 
 
 PHASES = ("setup", "map", "reduce", "merge")
-REDUCE_VARIABLES = "reduce-variables.json"   # in the pod's state dir, shipped by the CLI
 
 
 def summary_json(summary: Mapping[str, Any], limit: int = MAX_SUMMARY_BYTES) -> str:
@@ -257,6 +256,7 @@ def _run_phase(request: AgentRequest, side: Any, env: dict[str, str], console: A
     from prodigy.local.mapreduce import pod_phases
     from prodigy.local.mapreduce.agent import AgentEnd
     from prodigy.local.signals import interrupts_raise
+    from prodigy.mapreduce import layout
     from prodigy.repo.agents import agent_branch
     from prodigy.workflow.mapreduce_loader import load_mapreduce
 
@@ -272,10 +272,10 @@ def _run_phase(request: AgentRequest, side: Any, env: dict[str, str], console: A
         if request.phase == "setup":
             result, report = pod_phases.setup_here(ctx, timeout=request.timeout)
             if report is not None:
-                _write_json(side.state_dir / pod_phases.SETUP_REPORT, report)
+                _write_json(side.state_dir / layout.POD_SETUP_REPORT, report)
             return result.to_json()
         if request.phase == "reduce":
-            variables = json.loads((side.state_dir / REDUCE_VARIABLES).read_text(encoding="utf-8"))
+            variables = json.loads((side.state_dir / layout.POD_REDUCE_VARIABLES).read_text(encoding="utf-8"))
             return pod_phases.reduce_here(ctx, variables).to_json()
         if request.phase == "merge":
             result = pod_phases.merge_here(ctx, branch=request.merge_branch, head=request.merge_head,
@@ -291,7 +291,7 @@ def _run_phase(request: AgentRequest, side: Any, env: dict[str, str], console: A
         outcome = pod_phases.item_here(ctx, number=assigned.number, total=assigned.total, item=assigned.item,
                                        base_variables=assigned.variables, timeout=request.timeout)
     code = {AgentEnd.SUCCEEDED: 0, AgentEnd.FAILED: EXIT_FAILURE}.get(outcome.end, outcome.exit_code or EXIT_FAILURE)
-    _write_json(side.state_dir / pod_phases.AGENT_REPORT, {
+    _write_json(side.state_dir / layout.POD_AGENT_REPORT, {
         "end": outcome.end.value, "error": outcome.error, "failed_step": outcome.failed_step,
         "output": outcome.output, "duration": round(outcome.duration, 3), "next_step": outcome.next_step})
     if outcome.end is AgentEnd.FAILED:

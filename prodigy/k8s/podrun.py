@@ -44,7 +44,8 @@ __all__ = ["PodRun"]
 
 class PodRun:
     def __init__(self, kube: Kube, run: ClusterRun, transport: RunTransport, interrupts: Interrupts, *,
-                 say: Callable[[str], None], warn: Callable[[str], None], started: float | None = None) -> None:
+                 say: Callable[[str], None], warn: Callable[[str], None], started: float | None = None,
+                 display: Callable[[], Display] | None = None) -> None:
         self.kube = kube
         self.run = run
         self.transport = transport
@@ -53,6 +54,7 @@ class PodRun:
         self.warn = warn
         self.started = time.monotonic() if started is None else started
         self._resources = ExitStack()
+        self._make_display = display or make_display
         self.display: Display | None = None
         self.submitted: SubmittedRun | None = None
         self.capture: TerminationCapture | None = None
@@ -65,7 +67,7 @@ class PodRun:
             transport.upload(kube, namespace=run.cluster.namespace, job_name=name, job_uid=uid,
                              labels=run_labels(run.inputs.identity))
 
-        display = self.display = make_display()
+        display = self.display = self._make_display()
         self._resources.callback(display.close)
         scratch = Path(tempfile.mkdtemp(prefix="prodigy-capture-"))
         self._resources.callback(shutil.rmtree, scratch, True)

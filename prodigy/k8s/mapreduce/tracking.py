@@ -221,9 +221,11 @@ def decide(state: MapState, now: datetime, grace: GraceWindows = GraceWindows()
             collected.add(index)
             actions.append(Collect(index, _name(last), False, attempt_of(last)))
             continue
-        for pod in pods:
+        # A failed pod is lost (its index runs again) once a newer pod of the index exists: until
+        # then it may still be the index's last failure, reported by the Job as failedIndexes.
+        for pod, newer in zip(pods, pods[1:], strict=False):
             uid = _uid(pod)
-            if _phase(pod) == "Failed" and uid not in lost:
+            if _phase(pod) == "Failed" and uid not in lost and newer is not None:
                 lost.add(uid)
                 actions.append(Lost(index, _name(pod), pod_phase_summary(pod), attempt_of(pod)))
     for index in sorted(failed - set(by_index) - collected):
@@ -267,6 +269,6 @@ def _progress(state: MapState, by_index: Mapping[int, Sequence[Obj]], now: datet
         if refused.terminal and stuck is None:
             stuck = refused
     waiting = "; ".join(f"{count} {text}" if count > 1 else text for text, count in reasons.items())
-    unfinished = state.completions - len(state.completed | state.failed)
+    unfinished = state.completions - len(state.collected | state.completed | state.failed)
     pending = max(0, unfinished - running)
     return Progress(running=running, pending=pending, waiting=waiting, stuck=stuck)

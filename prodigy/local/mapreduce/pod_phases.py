@@ -45,10 +45,7 @@ from prodigy.workflow.mapreduce import MapReduceWorkflow
 from prodigy.workflow.mapreduce_vars import item_id
 from prodigy.workflow.result import ExecutionResult, ExecutionStatus
 
-__all__ = ["SETUP_REPORT", "AGENT_REPORT", "PodContext", "item_here", "merge_here", "reduce_here", "setup_here"]
-
-SETUP_REPORT = "setup-report.json"      # in the pod's state dir: the items and how they were chosen
-AGENT_REPORT = "agent-report.json"      # in the pod's state dir: how the item's agent ended
+__all__ = ["PodContext", "item_here", "merge_here", "reduce_here", "setup_here"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +76,7 @@ def _failed(workdir: Path, started: float, error: str, step: str) -> ExecutionRe
 
 
 def setup_here(ctx: PodContext, *, timeout: int | None = None) -> tuple[ExecutionResult, dict[str, Any] | None]:
-    """Setup's steps, then the items; the report is what `SETUP_REPORT` holds (None on failure)."""
+    """Setup's steps, then the items; the report is what `layout.POD_SETUP_REPORT` holds (None on failure)."""
     started = time.monotonic()
     workflow = ctx.workflow
     setup_state = ctx.state_dir / "setup"
