@@ -48,7 +48,8 @@ class SessionContext:
     limits: Limits
     session: Session
     started: float = field(default_factory=time.monotonic)
-    _live: dict[str, ObjectRef] = field(default_factory=dict)
+    _jobs: dict[str, ObjectRef] = field(default_factory=dict)      # every Job this process created
+    _live: set[str] = field(default_factory=set)                    # those a phase still follows
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -73,7 +74,8 @@ class SessionContext:
     def job_started(self, job_name: str, run_id: str, base_sha: str) -> None:
         """A phase's Job exists: Ctrl+C must delete it; the session records it (placement)."""
         with self._lock:
-            self._live[job_name] = ObjectRef("Job", self.namespace, job_name)
+            self._jobs[job_name] = ObjectRef("Job", self.namespace, job_name)
+            self._live.add(job_name)
             session = worktrees.load_session(self.session.id)
             previous = placement_of(session)
             self.session = place(session, ClusterPlacement(
@@ -83,12 +85,14 @@ class SessionContext:
 
     def job_ended(self, job_name: str) -> None:
         with self._lock:
-            self._live.pop(job_name, None)
+            self._live.discard(job_name)
 
-    def delete_live_jobs(self) -> None:
-        """Ctrl+C: every Job of the session that still exists, with its pods and dependents."""
+    def delete_jobs(self) -> None:
+        """Ctrl+C: every Job of the session (its finished phases' too), with their pods and
+        dependents; the ones still running first."""
         with self._lock:
-            live = list(self._live.values())
+            live = [self._jobs[name] for name in self._live if name in self._jobs]
+            done = [ref for name, ref in self._jobs.items() if name not in self._live]
             self._live.clear()
-        for ref in live:
+        for ref in [*live, *done]:
             delete_run(self.kube, ref)

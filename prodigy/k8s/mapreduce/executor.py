@@ -233,7 +233,7 @@ class ClusterMapReduceExecutor:
 
     def cancel(self) -> None:
         if self._ctx is not None:
-            self._ctx.delete_live_jobs()
+            self._ctx.delete_jobs()
 
     def close(self) -> None:
         if self._kube is not None:
@@ -307,7 +307,8 @@ class _Phases:
         if ctx.limits.setup_timeout:
             args += ("--timeout", str(ctx.limits.setup_timeout))
         steps = len(ctx.request.workflow.setup.steps) if ctx.request.workflow.setup else 0
-        ctx.console.info(f"Setup phase ({fmt.plural(steps, 'step')}) in a pod on cluster {ctx.cluster.name}")
+        ctx.console.info(f"Setup phase ({fmt.plural(steps, 'step')}) in a pod on cluster {ctx.cluster.name}" if steps
+                         else f"Choosing the work items in a pod on cluster {ctx.cluster.name}")
         with _shipped_state(self.store.directory, ("setup",)) as state:
             ended = run_phase_pod(ctx, PhasePod("setup", base_sha=head, agent_args=args, state=state,
                                                 history_from=session.metadata.base_sha))
@@ -438,6 +439,8 @@ class _Phases:
 
     def _result(self, status: ExecutionStatus, exit_code: int, error: str | None = None,
                 failed_step: str | None = None, *, hint: str | None = None) -> ExecutionResult:
+        if status is ExecutionStatus.INTERRUPTED:
+            self.ctx.delete_jobs()        # Ctrl+C leaves no Job (nor pod) of the session behind
         session = self.session
         base, head = session.metadata.base_sha, git.head_sha(session.path)
         commits = tuple(c.sha for c in git.commits_between(session.path, base, head)) if base and head else ()

@@ -410,7 +410,7 @@ class MapJob:
         to go; what was already collected stays merged, items still running stay pending."""
         if interrupted is not None:
             self.view.note("cancelling: deleting the map Job, its pods and ConfigMaps…")
-        self.ctx.delete_live_jobs()
+            self.ctx.delete_jobs()
         self._delete(submitted, run)
         deadline = time.monotonic() + CANCEL_WAIT_SECONDS
         while state.pods and time.monotonic() < deadline and not self.ctx.interrupts.force.is_set():
