@@ -102,13 +102,10 @@ def indexed(job: Obj, *, completions: int, parallelism: int, policy: IndexPolicy
     if policy.agent_failure_fails_index:
         rules.append({"action": "FailIndex", "onExitCodes": {"containerName": AGENT_CONTAINER, "operator": "NotIn",
                                                              "values": [0, STOPPED_EXIT]}})
-    ordered: Obj = {}
-    for key, value in spec.items():
-        if key == "template":
-            ordered.update({"completionMode": "Indexed", "completions": completions,
-                            "parallelism": max(1, min(parallelism, completions)),
-                            "backoffLimitPerIndex": policy.backoff_limit_per_index})
-        ordered[key] = value
-    ordered["podFailurePolicy"] = {"rules": rules}
-    out["spec"] = ordered
+    template = spec.pop("template")
+    spec.pop("podFailurePolicy", None)
+    out["spec"] = {"suspend": spec.pop("suspend"), "completionMode": "Indexed", "completions": completions,
+                   "parallelism": max(1, min(parallelism, completions)),
+                   "backoffLimitPerIndex": policy.backoff_limit_per_index, **spec,
+                   "podFailurePolicy": {"rules": rules}, "template": template}
     return out
