@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from prodigy.k8s.cancel import Interrupts, delete_run
+from prodigy.k8s.cancel import CANCEL_WAIT_SECONDS, Interrupts, delete_run
 from prodigy.k8s.clients import Kube
+from prodigy.k8s.errors import KubeError, NotFound
 from prodigy.k8s.config.resolve import ResolvedCluster
 from prodigy.k8s.manifests.inputs import JobSpecInputs, RunIdentity
 from prodigy.k8s.shipped_workflow import ShippedWorkflow
@@ -94,5 +95,24 @@ class SessionContext:
             live = [self._jobs[name] for name in self._live if name in self._jobs]
             done = [ref for name, ref in self._jobs.items() if name not in self._live]
             self._live.clear()
-        for ref in [*live, *done]:
+        refs = [*live, *done]
+        for ref in refs:
             delete_run(self.kube, ref)
+        # Foreground: a Job goes once its pods are gone. Wait for that (bounded), so that the
+        # command returns with nothing of the session left running on the cluster.
+        deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+        waiting = list(refs)
+        while waiting and time.monotonic() < deadline and not self.interrupts.force.is_set():
+            waiting = [ref for ref in waiting if _exists(self.kube, ref)]
+            if waiting:
+                time.sleep(0.25)
+
+
+def _exists(kube: Kube, ref: ObjectRef) -> bool:
+    try:
+        kube.request("GET", ref.path, action=f"reading {ref.kind} {ref.name}")
+    except NotFound:
+        return False
+    except KubeError:
+        return False          # cannot tell: do not hold the user's Ctrl+C on it
+    return True
