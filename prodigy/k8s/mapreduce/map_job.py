@@ -331,12 +331,14 @@ class MapJob:
         branch = agent_branch(self.session.id, self.book.number(index))
         log = self._log_path(index)
         pod = next((p for p in pods.values() if p.get("metadata", {}).get("name") == action.pod), None)
+        watch = _Stopwatch()
         follower = self.attempts.followers.get(index)
         if follower is not None:
             follower.join(LOG_READ_TIMEOUT)
         elif action.pod is not None:
             _append(log, _header(the_id, attempt, action.pod))
             _append(log, _read_log(ctx, submitted.namespace, action.pod))
+        watch.lap("log")
         report: dict[str, Any] = {}
         landed = False
         with tempfile.TemporaryDirectory(prefix="prodigy-item-") as scratch:
@@ -348,11 +350,13 @@ class MapJob:
                     if action.succeeded:
                         raise
                     _append(log, f"--- its commits could not be read: {unreadable.message}\n")
+            watch.lap("results")
             if collected is not None:
                 import_results(self.session.repo, collected.path, expected_base=self.base, branch=branch,
                                state_dest=Path(scratch) / "state")
                 landed = True
                 report = reports.agent_report(Path(scratch) / "state")
+            watch.lap("land")
         if action.succeeded:
             if not landed:
                 raise TransportError("the pod succeeded but returned no result")
@@ -367,6 +371,9 @@ class MapJob:
                                               lambda place, source, target: self._merge_in_pod(index, place,
                                                                                                source, target),
                                               check_merged=True))
+            watch.lap("merge")
+            # Where an item's time went on this side (bench/mapreduce_cluster.py reads it).
+            self.book.events.emit("agent_collected", item_id=the_id, pod=action.pod, **watch.laps)
             if state.status is ItemStatus.SUCCEEDED:
                 with self._counts:
                     self.done_branches.append(branch)
@@ -510,6 +517,17 @@ def _read_log(ctx: SessionContext, namespace: str, pod: str) -> str:
     finally:
         give_back(response)
     return text if not text or text.endswith("\n") else text + "\n"
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps[f"{name}_seconds"] = round(now - self._last, 4)
+        self._last = now
 
 
 class _ViewDisplay:
