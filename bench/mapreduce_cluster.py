@@ -225,7 +225,14 @@ def part_50(kube: Any, kubeconfig: Path, context: str, namespace: str, image: st
               "log": "CLI: read the agent's log", "results": "CLI: read + verify the results log",
               "land": "CLI: land the bundle on the agent branch", "merge": "CLI: merge into the session"}
     for key, values in parts.items():
-        print(f"    {labels[key]:<72} p50 {_p50(values):6.3f}s")
+        print(f"    {labels[key]:<72} p50 {_p50(values):6.3f}s  max {max(values, default=float('nan')):6.3f}s")
+    first = min((s["created"] for s in timeline.seen.values()), default=0.0)
+    worst = sorted(((merged_at[int(timeline.labels[n]["batch.kubernetes.io/job-completion-index"])] - s["created"], n)
+                    for n, s in timeline.seen.items() if timeline.labels.get(n, {}).get("prodigy.io/phase") == "map"
+                    and int(timeline.labels[n]["batch.kubernetes.io/job-completion-index"]) in merged_at), reverse=True)
+    for span, name in worst[:3]:
+        stages = timeline.seen[name]
+        print(f"    slowest: {name} {span:.2f}s: " + ", ".join(f"{k} +{v - first:.2f}" for k, v in stages.items()))
 
 
 def part_500(kubeconfig: Path, context: str, namespace: str, image: str) -> None:
@@ -251,9 +258,12 @@ def part_500(kubeconfig: Path, context: str, namespace: str, image: str) -> None
 
 
 def _config(home: Path, kubeconfig: Path, context: str, namespace: str, image: str) -> None:
+    # Requests sized so max_parallel pods fit the test node (2 CPUs): with the defaults (0.5 CPU
+    # per agent) only three pods fit at once, and the rest wait as Unschedulable (docs/kubernetes,
+    # "Sizing max_parallel").
     (home / "kubernetes.yaml").write_text(json.dumps({"clusters": {"bench": {
         "kubeconfig_path": str(kubeconfig), "context": context, "namespace": namespace, "image": image,
-        "ttl_seconds": 600}}}))
+        "ttl_seconds": 600, "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}}}}}))
 
 
 def main() -> None:
