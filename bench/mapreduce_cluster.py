@@ -17,7 +17,8 @@
    bench/_counting_cli.py, which wraps `Kube.request`/`open_stream`), per item: they must grow
    linearly with items, with no per-pod polling (no GET of a single pod).
 
-Whole-process numbers: perf_counter around the child, resource.getrusage(RUSAGE_CHILDREN).
+Whole-process numbers: perf_counter around the child; its peak RSS is the kernel's VmHWM of the CLI
+process itself.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -120,15 +120,32 @@ def _stages(status: dict[str, Any]) -> dict[str, bool]:
 
 
 def _run(command: list[str], repo: Path, env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-    """(wall seconds, peak RSS MiB of the largest process in the tree, result)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """(wall seconds, the CLI process's own peak RSS in MiB, result). The peak is the kernel's
+    VmHWM of that one process, read until it exits (RUSAGE_CHILDREN would also count the git
+    and kubectl processes this script itself ran)."""
     started = time.perf_counter()
-    proc = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
+    proc = subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            try:
+                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak[0] = max(peak[0], int(line.split()[1]))
+            except OSError:
+                pass
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
     wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sampler.join()
+    result = subprocess.CompletedProcess(command, proc.returncode, out, err)
     if proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(command)}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return wall, max(after.ru_maxrss, before.ru_maxrss) / 1024, proc
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(command)}\n{out[-4000:]}\n{err[-4000:]}")
+    return wall, peak[0] / 1024, result
 
 
 def _merged_once(repo: Path, items: int) -> bool:

@@ -129,7 +129,8 @@ class ClusterMapReduceExecutor:
         trace.mark("planned (MapReduce workflow valid, cluster resolved)")
         if not dry_run:
             needs_secret = bool(self._credentials or self._shipped.secret_env)
-            self._connection = Connection.opening(lambda: connect_to(cluster),
+            streams = self._limits.max_parallel if self.console.verbosity >= 1 else 0    # -v follows every agent
+            self._connection = Connection.opening(lambda: connect_to(cluster, streams=streams),
                                                   lambda kube: _preflight(kube, cluster, needs_secret=needs_secret))
 
     def dry_run(self) -> str:

@@ -249,6 +249,7 @@ class MapJob:
                     if problem is not None:
                         self._delete(submitted, run)
                         return self._finish(futures, problem=problem, run=run)
+            pods = state.pods                  # decide() forgets the pods of the indexes it collects
             state, actions, progress = decide(state, datetime.now(UTC), ctx.cluster.grace)
             for action in actions:
                 if isinstance(action, Running):
@@ -256,7 +257,7 @@ class MapJob:
                 elif isinstance(action, Lost):
                     self._lost(action)
                 else:
-                    futures.append(pool.submit(self._collect, action, state.pods, submitted))
+                    futures.append(pool.submit(self._collect, action, pods, submitted))
             self.view.waiting(progress.pending, progress.waiting)
             if progress.stuck is not None:
                 self._delete(submitted, run)
@@ -428,10 +429,7 @@ class MapJob:
             if message is not None and message.kind in ("job", "pods") and message.type != "ERROR":
                 state = absorb(state, message)
         self._wait(futures)
-        for index in self.indexes:
-            item = self.store.item_states(len(self.items))[index]
-            if item.status is ItemStatus.RUNNING:
-                self.book.interrupted(index, 0, "stopped with the map Job")
+        self._interrupt_running("stopped with the map Job")
         code = interrupted
         runindex.record_finished(run_id=run.run_id, outcome=runindex.Outcome.CANCELLED if code else
                                  runindex.Outcome.FAILED, exit_code=code or 1,
@@ -448,13 +446,18 @@ class MapJob:
             problem = WorkflowFailed(f"the map Job {run.job_name} was deleted outside prodigy while its items ran",
                                      hint=f"prodigy resume {self.session.id} runs the items that did not finish")
         if problem is not None:
-            for index in self.indexes:
-                if self.store.item_states(len(self.items))[index].status is ItemStatus.RUNNING:
-                    self.book.interrupted(index, 0, problem.message.splitlines()[0])
+            self._interrupt_running(problem.message.splitlines()[0])
         runindex.record_finished(run_id=run.run_id, outcome=runindex.Outcome.FAILED if problem else
                                  runindex.Outcome.SUCCEEDED, exit_code=1 if problem else 0,
                                  reason=problem.message.splitlines()[0] if problem else "")
         return self._outcome(problem=problem)
+
+    def _interrupt_running(self, why: str) -> None:
+        """Items whose pods were stopped stay pending: `prodigy resume` runs them again."""
+        states = self.store.item_states(len(self.items))
+        for index in self.indexes:
+            if states[index].status is ItemStatus.RUNNING:
+                self.book.interrupted(index, 0, why)
 
     def _wait(self, futures: list[Future[None]]) -> None:
         for future in list(futures):

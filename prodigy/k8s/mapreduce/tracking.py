@@ -232,7 +232,19 @@ def decide(state: MapState, now: datetime, grace: GraceWindows = GraceWindows()
         collected.add(index)                                   # failed, and its pods already gone
         actions.append(Collect(index, None, False))
     state = replace(state, announced=frozenset(announced), lost=frozenset(lost), collected=frozenset(collected))
-    return state, actions, _progress(state, by_index, now, grace)
+    progress = _progress(state, by_index, now, grace)
+    return _forget_collected(state), actions, progress
+
+
+def _forget_collected(state: MapState) -> MapState:
+    """The pods of a collected index are done with: dropped, so that the state (and the work of
+    every decision) follows the pods that run, not every pod the Job ever had."""
+    keep = {uid: pod for uid, pod in state.pods.items()
+            if pod_index(pod) not in state.collected or _phase(pod) in ("Pending", "Running")}
+    if len(keep) == len(state.pods):
+        return state
+    gone = set(state.pods) - set(keep)
+    return replace(state, pods=_frozen(keep), announced=state.announced - gone, lost=state.lost - gone)
 
 
 def _started(pod: Obj) -> bool:

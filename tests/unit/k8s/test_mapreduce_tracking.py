@@ -175,3 +175,14 @@ def test_a_quota_refusing_more_pods_is_a_pending_reason_until_the_job_creates_on
 def test_a_pods_index_comes_from_its_label_or_annotation(labels: dict[str, str], annotations: dict[str, str],
                                                          expected: int | None) -> None:
     assert pod_index({"metadata": {"labels": labels, "annotations": annotations}}) == expected
+
+
+def test_the_pods_of_collected_items_are_forgotten_so_the_state_follows_only_running_ones() -> None:
+    done = [index_pod(i, "Succeeded", containers=[w.terminated(0, "Completed")]) for i in (0, 1)]
+    running = index_pod(2, "Running", containers=[w.running()])
+    state, actions, _ = feed(job_event(map_job()), pods(*done, running))
+    assert sorted(a.job_index for a in actions if isinstance(a, Collect)) == [0, 1]
+    assert [pod_index(p) for p in state.pods.values()] == [2]
+    # A late event about a collected pod changes nothing.
+    _, again, _ = feed(WatchEvent("pods", "MODIFIED", obj=done[0]), state=state)
+    assert again == []
