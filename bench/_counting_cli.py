@@ -33,7 +33,7 @@ def _shape(method: str, path: str, query: Any) -> str:
     return f"{method} {path}{' (watch)' if watch else ''}"
 
 
-def _wrap(name: str, method_of: Any) -> None:
+def _wrap(name: str) -> None:
     original = getattr(clients.Kube, name)
 
     def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -46,8 +46,8 @@ def _wrap(name: str, method_of: Any) -> None:
     setattr(clients.Kube, name, counted)
 
 
-_wrap("request", None)
-_wrap("open_stream", None)
+_wrap("request")
+_wrap("open_stream")
 
 
 @atexit.register

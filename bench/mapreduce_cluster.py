@@ -32,7 +32,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +204,7 @@ def part_50(kube: Any, kubeconfig: Path, context: str, namespace: str, image: st
         session = _session(home)
         merged_at = _journal(home, session)
         collected = _collected(home, session)
-    spans, split = [], Counter[str]()
+    spans: list[float] = []
     parts: dict[str, list[float]] = {k: [] for k in ("start", "repo_in", "agent_start", "agent", "results_out",
                                                      "cli_wait", "log", "results", "land", "merge")}
     for name, stages in timeline.seen.items():
@@ -226,8 +225,7 @@ def part_50(kube: Any, kubeconfig: Path, context: str, namespace: str, image: st
         parts["cli_wait"].append(max(0.0, merged_at[index] - stages["pod_done"] - cli))
         for key in ("log", "results", "land", "merge"):
             parts[key].append(float(laps.get(f"{key}_seconds", 0.0)))
-    split.update({key: 0 for key in parts})
-    print(f"50 items, max_parallel 10, one shell step each")
+    print("50 items, max_parallel 10, one shell step each")
     print(f"  local   wall {local_wall:6.2f}s   peak RSS {local_rss:5.0f} MiB   merged once: {local_once}")
     print(f"  cluster wall {wall:6.2f}s   peak RSS {rss:5.0f} MiB   merged once: {once}   "
           f"ratio {wall / local_wall:.2f}x (target <= 2x)")
