@@ -58,12 +58,13 @@ from prodigy.k8s.submit import ObjectRef
 from prodigy.k8s.transport.run import git_identity
 from prodigy.mapreduce import layout
 from prodigy.mapreduce.dlq import DeadLetter, DeadLetterStore
-from prodigy.mapreduce.journal import JobHeader, JobStore, Phase
+from prodigy.mapreduce.journal import ItemState, ItemStatus, JobHeader, JobStore, Phase
 from prodigy.mapreduce.ledger import MapBook
 from prodigy.mapreduce.limits import MODE_KEY, Limits, resolve_limits
 from prodigy.mapreduce.request import MapReduceRequest
 from prodigy.mapreduce.summary import announce_selection, enter_map, reduce_variables, report_map
 from prodigy.repo import git, worktrees
+from prodigy.repo.agents import agent_branch
 from prodigy.repo.placement import ClusterPlacement, placement_extra
 from prodigy.repo.worktrees import Session, SessionStatus
 from prodigy.ui import format as fmt
@@ -349,8 +350,9 @@ class _Phases:
                        original_indexes=header.original_indexes)
         if base is not None:
             header = replace(header, map_base_sha=base)
+        todo = [index for index in todo if not _merged_before_a_crash(book, index, states[index])]
         if not todo:
-            return MapJobOutcome(states)
+            return MapJobOutcome(self.store.item_states(len(items)))
         self.events.emit("map_phase_started", total=len(items), to_run=len(todo),
                          max_parallel=ctx.limits.max_parallel, cluster=ctx.cluster.name)
         return MapJob(ctx, self.store, header, items, todo, book, view).run()
@@ -452,6 +454,21 @@ class _Phases:
                                steps_total=self.counts.total, steps_skipped=0,
                                duration=time.monotonic() - self.ctx.started, base_sha=base, head_sha=head,
                                commits=commits, files_changed=files, failed_step=failed_step, error=error)
+
+
+def _merged_before_a_crash(book: MapBook, index: int, state: ItemState) -> bool:
+    """An item whose branch is already in the session's history was merged by a client that died
+    before it could write so in the journal: record it now instead of running it again."""
+    session = book.session
+    branch = agent_branch(session.id, book.number(index))
+    if state.status is not ItemStatus.RUNNING or not git.branch_exists(session.repo, branch):
+        return False
+    if not git.is_ancestor(session.path, branch, "HEAD"):
+        return False
+    base = state.base_sha or session.metadata.base_sha or branch
+    commits = [commit.sha for commit in git.commits_between(session.repo, base, branch)]
+    book.succeeded(index, attempt=state.attempt, commits=commits, merged=True, output="", duration=0.0)
+    return True
 
 
 class _shipped_state:
