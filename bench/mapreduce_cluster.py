@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -184,11 +185,27 @@ def _collected(home: Path, session: str) -> dict[str, dict[str, Any]]:
     return found
 
 
+def _cluster_cpu(cluster_dir: Path | None) -> float:
+    """CPU seconds used so far by the test cluster's processes and everything they waited for
+    (the node agent's pods among them): /proc/<pid>/stat utime + stime + cutime + cstime."""
+    if cluster_dir is None:
+        return float("nan")
+    total = 0.0
+    for component in json.loads((cluster_dir / "cluster.json").read_text()).get("components") or ():
+        try:
+            fields = Path(f"/proc/{component['pid']}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, KeyError, IndexError):
+            continue
+        total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _p50(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def part_50(kube: Any, kubeconfig: Path, context: str, namespace: str, image: str) -> None:
+def part_50(kube: Any, kubeconfig: Path, context: str, namespace: str, image: str,
+            cluster_dir: Path | None = None) -> None:
     items, parallel = 50, 10
     with tempfile.TemporaryDirectory(prefix="mr-local-", ignore_cleanup_errors=True) as tmp:
         repo, workflow = _repo(Path(tmp), items, parallel)
@@ -204,8 +221,12 @@ def part_50(kube: Any, kubeconfig: Path, context: str, namespace: str, image: st
         _config(home, kubeconfig, context, namespace, image)
         timeline = PodTimeline(kube, namespace)
         time.sleep(0.5)
-        command = [str(PRODIGY), "cook", str(workflow), "--cluster", "bench", "-y", "-q"]
-        wall, rss, _ = _run(command, repo, _env(home, kubeconfig))
+        command = [str(PYTHON), str(COUNTING_CLI), "cook", str(workflow), "--cluster", "bench", "-y", "-q"]
+        counts_file = base / "requests.json"
+        cluster_before = _cluster_cpu(cluster_dir)
+        wall, rss, _ = _run(command, repo, {**_env(home, kubeconfig), "PRODIGY_BENCH_REQUESTS": str(counts_file)})
+        requests = sum(json.loads(counts_file.read_text()).values())
+        cluster_cpu = _cluster_cpu(cluster_dir) - cluster_before
         cli_cpu = CPU[" ".join(command)]
         time.sleep(0.5)
         timeline.close()
@@ -239,6 +260,9 @@ def part_50(kube: Any, kubeconfig: Path, context: str, namespace: str, image: st
           f"merged once: {local_once}")
     print(f"  cluster wall {wall:6.2f}s   CLI CPU {cli_cpu:5.1f}s ({cli_cpu / items:.3f}s/item, with its git)   "
           f"peak RSS {rss:5.0f} MiB   merged once: {once}   ratio {wall / local_wall:.2f}x (target <= 2x)")
+    print(f"  the test cluster's processes (control plane, node agent, the pods) used {cluster_cpu:.1f} CPU-s: "
+          f"{cluster_cpu / items:.2f}s per item, on the same 2 CPUs as the CLI")
+    print(f"  API requests by the CLI: {requests} ({requests / items:.2f} per item)")
     print(f"  per agent, index pod created -> its commits merged: p50 {_p50(spans):.2f}s  "
           f"max {max(spans, default=float('nan')):.2f}s  (n={len(spans)}, target p50 <= 2 s)")
     labels = {"start": "pod created -> init container running (scheduling, sandbox)",
@@ -314,7 +338,8 @@ def main() -> None:
 
         kube = connect("bench", kubeconfig_path=kubeconfig, context=context or None)
         if args.only in (None, "50"):
-            part_50(kube, kubeconfig, context, args.namespace, args.image)
+            part_50(kube, kubeconfig, context, args.namespace, args.image,
+                    started.directory if started is not None else None)
         kube.close()
         if args.only in (None, "500"):
             part_500(kubeconfig, context, args.namespace, args.image)
@@ -323,6 +348,7 @@ def main() -> None:
             from testing import cluster as clusters
 
             clusters.stop(started)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -174,8 +174,12 @@ def absorb(state: MapState, message: WatchEvent) -> MapState:
     if message.kind == "pods":
         pods = {} if message.type == "SYNC" else dict(state.pods)
         for pod in items:
-            if message.type == "DELETED":
+            if message.type == "DELETED" and pod_index(pod) in state.collected:
                 pods.pop(_uid(pod), None)
+            elif message.type == "DELETED":
+                # Kept (as deleted) until its item is collected: it may be the attempt the Job
+                # replaces, which the user is told about once the next attempt's pod exists.
+                pods[_uid(pod)] = _deleted(pod)
             else:
                 pods[_uid(pod)] = pod
         return replace(state, pods=_frozen(pods))
@@ -227,7 +231,7 @@ def decide(state: MapState, now: datetime, grace: GraceWindows = GraceWindows()
             uid = _uid(pod)
             if _phase(pod) == "Failed" and uid not in lost and newer is not None:
                 lost.add(uid)
-                actions.append(Lost(index, _name(pod), pod_phase_summary(pod), attempt_of(pod)))
+                actions.append(Lost(index, _name(pod), _lost_because(pod), attempt_of(pod)))
     for index in sorted(failed - set(by_index) - collected):
         collected.add(index)                                   # failed, and its pods already gone
         actions.append(Collect(index, None, False))
@@ -245,6 +249,26 @@ def _forget_collected(state: MapState) -> MapState:
         return state
     gone = set(state.pods) - set(keep)
     return replace(state, pods=_frozen(keep), announced=state.announced - gone, lost=state.lost - gone)
+
+
+def _deleted(pod: Obj) -> Obj:
+    meta = dict(pod.get("metadata") or {})
+    meta.setdefault("deletionTimestamp", "deleted")
+    status = dict(pod.get("status") or {})
+    if status.get("phase") not in ("Succeeded", "Failed"):
+        status["phase"] = "Failed"               # gone before it said how it ended
+    return {**pod, "metadata": meta, "status": status}
+
+
+def _lost_because(pod: Obj) -> str:
+    """``deleted``, ``evicted: <message>``, or the pod's failure (``Failed: Error (exit 143)``)."""
+    status = pod.get("status") or {}
+    if any(c.get("type") == "DisruptionTarget" and c.get("status") == "True" for c in status.get("conditions") or ()):
+        cause = next(c for c in status["conditions"] if c.get("type") == "DisruptionTarget")
+        return f"disrupted: {cause.get('reason') or ''} {cause.get('message') or ''}".strip()
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return "deleted"
+    return pod_phase_summary(pod)
 
 
 def _started(pod: Obj) -> bool:

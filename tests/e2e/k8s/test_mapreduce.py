@@ -155,7 +155,7 @@ def test_a_pod_deleted_mid_run_is_retried_and_its_item_merged_once(cook_env: Coo
     cook_env.cluster.kubectl("-n", cook_env.namespace, "delete", "pod", victim, "--wait=false")
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, out + err
-    assert f"[item_1] pod {victim} ended" in out
+    assert f"[item_1] pod {victim} ended (deleted)" in out
     assert "[item_1] started (attempt 2)" in out
     log = subjects(cook_env)
     assert sorted(s for s in log if s.startswith("slow-") and s != "slow-reduce") == [f"slow-{n}" for n in range(1, 5)]

@@ -99,6 +99,7 @@ def test_a_pod_lost_to_the_infrastructure_is_reported_when_the_job_starts_its_ne
     assert [type(a) for a in actions] == [Running, Lost]
     assert actions[0] == Running(0, f"{w.JOB}-0-b", "node-1", 2)
     assert isinstance(actions[1], Lost) and actions[1].pod == f"{w.JOB}-0-a" and actions[1].attempt == 1
+    assert actions[1].reason == "deleted"
     done = index_pod(0, "Succeeded", suffix="b", failures=1, created="2026-11-27T09:31:00Z",
                      containers=[w.terminated(0, "Completed")])
     _, actions, _ = feed(pods(killed, done), state=state)
@@ -186,3 +187,14 @@ def test_the_pods_of_collected_items_are_forgotten_so_the_state_follows_only_run
     # A late event about a collected pod changes nothing.
     _, again, _ = feed(WatchEvent("pods", "MODIFIED", obj=done[0]), state=state)
     assert again == []
+
+
+def test_a_pod_deleted_outright_before_its_replacement_appears_is_still_reported_lost() -> None:
+    first = index_pod(0, "Running", containers=[w.running()])
+    state, _, _ = feed(job_event(map_job()), pods(first))
+    state, actions, progress = feed(WatchEvent("pods", "DELETED", obj=first), state=state)
+    assert actions == [] and progress.running == 0
+    retry = index_pod(0, "Running", suffix="b", failures=1, created="2026-11-27T09:31:00Z", containers=[w.running()])
+    _, actions, _ = feed(WatchEvent("pods", "ADDED", obj=retry), state=state)
+    assert [(type(a).__name__, a.pod) for a in actions] == [("Running", f"{w.JOB}-0-b"), ("Lost", f"{w.JOB}-0-a")]
+    assert isinstance(actions[1], Lost) and actions[1].reason == "deleted"
