@@ -185,19 +185,25 @@ def _collected(home: Path, session: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _cluster_cpu(cluster_dir: Path | None) -> float:
-    """CPU seconds used so far by the test cluster's processes and everything they waited for
-    (the node agent's pods among them): /proc/<pid>/stat utime + stime + cutime + cstime."""
+def _cluster_cpu(cluster_dir: Path | None) -> dict[str, float]:
+    """CPU seconds used so far by each of the test cluster's processes and everything it waited
+    for (the node agent's pods among them): /proc/<pid>/stat utime + stime + cutime + cstime."""
     if cluster_dir is None:
-        return float("nan")
-    total = 0.0
+        return {}
+    used: dict[str, float] = {}
     for component in json.loads((cluster_dir / "cluster.json").read_text()).get("components") or ():
         try:
             fields = Path(f"/proc/{component['pid']}/stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, KeyError, IndexError):
             continue
-        total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    return total
+        tick = os.sysconf("SC_CLK_TCK")
+        name = str(component.get("name"))
+        used[name] = sum(int(value) for value in fields[11:13]) / tick
+        if name == "node-agent":         # the pods' processes are its children: count them apart
+            used["pods (their containers' processes)"] = sum(int(value) for value in fields[13:15]) / tick
+        else:
+            used[name] += sum(int(value) for value in fields[13:15]) / tick
+    return used
 
 
 def _p50(values: list[float]) -> float:
@@ -226,7 +232,9 @@ def part_50(kube: Any, kubeconfig: Path, context: str, namespace: str, image: st
         cluster_before = _cluster_cpu(cluster_dir)
         wall, rss, _ = _run(command, repo, {**_env(home, kubeconfig), "PRODIGY_BENCH_REQUESTS": str(counts_file)})
         requests = sum(json.loads(counts_file.read_text()).values())
-        cluster_cpu = _cluster_cpu(cluster_dir) - cluster_before
+        cluster_after = _cluster_cpu(cluster_dir)
+        by_component = {name: cluster_after[name] - cluster_before.get(name, 0.0) for name in cluster_after}
+        cluster_cpu = sum(by_component.values())
         cli_cpu = CPU[" ".join(command)]
         time.sleep(0.5)
         timeline.close()
@@ -261,7 +269,9 @@ def part_50(kube: Any, kubeconfig: Path, context: str, namespace: str, image: st
     print(f"  cluster wall {wall:6.2f}s   CLI CPU {cli_cpu:5.1f}s ({cli_cpu / items:.3f}s/item, with its git)   "
           f"peak RSS {rss:5.0f} MiB   merged once: {once}   ratio {wall / local_wall:.2f}x (target <= 2x)")
     print(f"  the test cluster's processes (control plane, node agent, the pods) used {cluster_cpu:.1f} CPU-s: "
-          f"{cluster_cpu / items:.2f}s per item, on the same 2 CPUs as the CLI")
+          f"{cluster_cpu / items:.2f}s per item, on the same 2 CPUs as the CLI ("
+          + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in sorted(by_component.items(), key=lambda x: -x[1]))
+          + ")")
     print(f"  API requests by the CLI: {requests} ({requests / items:.2f} per item)")
     print(f"  per agent, index pod created -> its commits merged: p50 {_p50(spans):.2f}s  "
           f"max {max(spans, default=float('nan')):.2f}s  (n={len(spans)}, target p50 <= 2 s)")

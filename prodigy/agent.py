@@ -250,8 +250,7 @@ def _run_phase(request: AgentRequest, side: Any, env: dict[str, str], console: A
     """The phase's termination summary; a map pod puts its item's branch in ``exported``."""
     import dataclasses
 
-    from prodigy.k8s.mapreduce.items import ItemsError, read_assignment
-    from prodigy.k8s.mapreduce.manifests import ENV_ITEMS_DIR
+    from prodigy.k8s.mapreduce.items import ENV_ITEMS_DIR, ItemsError, read_assignment
     from prodigy.k8s.shipped_workflow import SECRETS_ENV, restore_mapreduce_secrets
     from prodigy.local.mapreduce import pod_phases
     from prodigy.local.mapreduce.agent import AgentEnd

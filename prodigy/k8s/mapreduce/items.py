@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["CHUNK_BYTES", "CHUNK_KEY", "INDEX_KEY", "Assignment", "ItemChunk", "ItemsError", "ItemsPlan",
+__all__ = ["CHUNK_BYTES", "CHUNK_KEY", "ENV_ITEMS_DIR", "INDEX_KEY", "ITEMS_DIR", "Assignment", "ItemChunk", "ItemsError", "ItemsPlan",
            "assignment", "chunk_file", "plan_items", "read_assignment"]
 
 FORMAT_VERSION: Final = 1
+ITEMS_DIR: Final = "/prodigy/items"             # where a map pod finds them (one projected volume)
+ENV_ITEMS_DIR: Final = "PRODIGY_MAP_ITEMS"
 # The API server refuses a ConfigMap above 1 MiB; like the repository chunks, stay well below.
 CHUNK_BYTES: Final = 900 * 1024
 INDEX_KEY: Final = "index.json"

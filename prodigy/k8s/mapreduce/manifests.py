@@ -32,16 +32,14 @@ from prodigy.k8s.manifests.additions import PodAdditions
 from prodigy.k8s.manifests.contract import AGENT_CONTAINER
 from prodigy.k8s.manifests.inputs import JobSpecInputs
 from prodigy.k8s.manifests.run import RunObjects, build_run_objects
-from prodigy.k8s.mapreduce.items import CHUNK_KEY, INDEX_KEY, ItemsPlan, chunk_file
+from prodigy.k8s.mapreduce.items import CHUNK_KEY, ENV_ITEMS_DIR, INDEX_KEY, ITEMS_DIR, ItemsPlan, chunk_file
 
-__all__ = ["ENV_ITEMS_DIR", "INFRA_RETRIES", "ITEMS_DIR", "MIN_SERVER_MINOR", "IndexPolicy", "items_additions",
+__all__ = ["INFRA_RETRIES", "MIN_SERVER_MINOR", "IndexPolicy", "items_additions",
            "items_configmap_name", "map_job_objects"]
 
 Obj = dict[str, Any]
 
 ITEMS_VOLUME: Final = "prodigy-items"
-ITEMS_DIR: Final = "/prodigy/items"
-ENV_ITEMS_DIR: Final = "PRODIGY_MAP_ITEMS"
 INFRA_RETRIES: Final = 3                 # retries of an index lost to the infrastructure
 STOPPED_EXIT: Final = 143                # the agent after SIGTERM: its pod was deleted, not its fault
 MIN_SERVER_MINOR: Final = 29             # backoffLimitPerIndex + FailIndex: Kubernetes 1.29

@@ -11,11 +11,9 @@ from prodigy.k8s.manifests.contract import AGENT_CONTAINER
 from prodigy.k8s.manifests.dry_run import render_manifests_yaml
 from prodigy.k8s.manifests.inputs import JobSpecInputs
 from prodigy.k8s.manifests.metadata import LABEL_PHASE
-from prodigy.k8s.mapreduce.items import plan_items
+from prodigy.k8s.mapreduce.items import ENV_ITEMS_DIR, ITEMS_DIR, plan_items
 from prodigy.k8s.mapreduce.manifests import (
-    ENV_ITEMS_DIR,
     INFRA_RETRIES,
-    ITEMS_DIR,
     IndexPolicy,
     indexed,
     items_additions,
