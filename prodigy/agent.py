@@ -78,6 +78,16 @@ class AgentRequest:
     args: tuple[str, ...] = ()
     max_iterations: int = 1
     verbosity: int = 0
+    # A MapReduce session's phase (setup, map, reduce, merge): `prodigy.k8s.mapreduce` runs one
+    # Job per phase, each pod one phase of the shipped ``mode: mapreduce`` file.
+    phase: str = ""
+    timeout: int | None = None           # setup's timeout / the agent's agent_timeout_secs
+    merge_branch: str = ""               # merge: the agent branch to merge, its head, its item id
+    merge_head: str = ""
+    merge_item: str = ""
+
+
+PHASES = ("setup", "map", "reduce", "merge")
 
 
 def summary_json(summary: Mapping[str, Any], limit: int = MAX_SUMMARY_BYTES) -> str:
@@ -121,6 +131,8 @@ def prepare_workspace(root: Path, environ: Mapping[str, str]) -> Path:
 
 def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> int:
     """Run the workflow; always leave a termination message; return the workflow's exit code."""
+    if request.phase:
+        return execute_phase(request, environ)
     from prodigy.local.executor import ExecutionRequest
     from prodigy.local.executor import execute as run_steps
     from prodigy.local.signals import interrupts_raise
@@ -200,3 +212,105 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
         finally:
             alive.close()
             write_termination_message(summary, env)
+
+
+def execute_phase(request: AgentRequest, environ: Mapping[str, str] | None = None) -> int:
+    """One phase of a MapReduce session (`prodigy.local.mapreduce.pod_phases`), in a pod of the
+    repository transport: the phase runs in the checkout, its commits and state go home with the
+    export. A map Job's pod works on the item of its completion index, on that item's branch."""
+    from prodigy.k8s.transport.pod import AgentSide
+    from prodigy.ui.console import Console
+
+    env = dict(os.environ if environ is None else environ)
+    console = Console(request.verbosity)
+    summary: dict[str, Any] = {"status": "failed", "exit_code": EXIT_FAILURE}
+    side = AgentSide.from_env(env)
+    exported = [side]            # a map pod exports its item's branch, chosen once the item is known
+    alive = contextlib.ExitStack()   # the heartbeat lasts until the export is written (see execute)
+    try:
+        if side is None:
+            raise ProdigyError(f"the {request.phase} phase runs only in a pod of `prodigy cook --cluster`")
+        if request.phase not in PHASES:
+            raise ProdigyError(f"unknown MapReduce phase {request.phase!r} (one of {', '.join(PHASES)})")
+        alive.enter_context(side.heartbeat())
+        summary = _run_phase(request, side, env, console, exported)
+        return int(summary["exit_code"])
+    except ProdigyError as exc:
+        summary = {"status": "failed", "exit_code": exc.exit_code, "error": exc.message, "failed_step": None}
+        console.error(f"Error: {exc.message}")
+        if exc.hint:
+            console.error(f"hint: {exc.hint}")
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - a bug in the agent: the user must read what broke
+        summary = {"status": "failed", "exit_code": EXIT_INTERNAL, "crashed": True, "failed_step": None,
+                   "error": f"the agent crashed: {type(exc).__name__}: {exc}"}
+        traceback.print_exc()
+        return EXIT_INTERNAL
+    finally:
+        try:
+            if exported[0] is not None:
+                exported[0].export(int(summary.get("exit_code", EXIT_FAILURE)))
+        finally:
+            alive.close()
+            write_termination_message(summary, env)
+
+
+def _run_phase(request: AgentRequest, side: Any, env: dict[str, str], console: Any,
+               exported: list[Any]) -> dict[str, Any]:
+    """The phase's termination summary; a map pod puts its item's branch in ``exported``."""
+    import dataclasses
+
+    from prodigy.k8s.mapreduce.items import ENV_ITEMS_DIR, ItemsError, read_assignment
+    from prodigy.k8s.shipped_workflow import SECRETS_ENV, restore_mapreduce_secrets
+    from prodigy.local.mapreduce import pod_phases
+    from prodigy.local.mapreduce.agent import AgentEnd
+    from prodigy.local.signals import interrupts_raise
+    from prodigy.mapreduce import layout
+    from prodigy.repo.agents import agent_branch
+    from prodigy.workflow.mapreduce_loader import load_mapreduce
+
+    loaded = load_mapreduce(request.workflow_path)
+    workflow = restore_mapreduce_secrets(loaded.workflow, env)
+    env.pop(SECRETS_ENV, None)
+    session_id = env.get("PRODIGY_SESSION_ID") or "session"
+    ctx = pod_phases.PodContext(workflow=workflow, workdir=side.repo_dir, state_dir=side.state_dir,
+                                session_id=session_id, environ=env, console=console, args=request.args,
+                                verbosity=request.verbosity)
+    side.state_dir.mkdir(parents=True, exist_ok=True)
+    with interrupts_raise():
+        if request.phase == "setup":
+            result, report = pod_phases.setup_here(ctx, timeout=request.timeout)
+            if report is not None:
+                _write_json(side.state_dir / layout.POD_SETUP_REPORT, report)
+            return result.to_json()
+        if request.phase == "reduce":
+            variables = json.loads((side.state_dir / layout.POD_REDUCE_VARIABLES).read_text(encoding="utf-8"))
+            return pod_phases.reduce_here(ctx, variables).to_json()
+        if request.phase == "merge":
+            result = pod_phases.merge_here(ctx, branch=request.merge_branch, head=request.merge_head,
+                                           the_id=request.merge_item, target=side.branch)
+            return result.to_json()
+        # map: the item of this pod's completion index, on the item's own branch
+        job_index = int(env.get("JOB_COMPLETION_INDEX", "-1"))
+        try:
+            assigned = read_assignment(Path(env[ENV_ITEMS_DIR]), job_index)
+        except ItemsError as error:
+            raise ProdigyError(f"map Job index {job_index}: {error}") from None
+        exported[0] = dataclasses.replace(side, branch=agent_branch(session_id, assigned.number))
+        outcome = pod_phases.item_here(ctx, number=assigned.number, total=assigned.total, item=assigned.item,
+                                       base_variables=assigned.variables, timeout=request.timeout)
+    code = {AgentEnd.SUCCEEDED: 0, AgentEnd.FAILED: EXIT_FAILURE}.get(outcome.end, outcome.exit_code or EXIT_FAILURE)
+    _write_json(side.state_dir / layout.POD_AGENT_REPORT, {
+        "end": outcome.end.value, "error": outcome.error, "failed_step": outcome.failed_step,
+        "output": outcome.output, "duration": round(outcome.duration, 3), "next_step": outcome.next_step})
+    if outcome.end is AgentEnd.FAILED:
+        console.error(f"FAILED{f' at {outcome.failed_step}' if outcome.failed_step else ''}: {outcome.error}")
+    summary = {"status": "completed" if code == 0 else ("interrupted" if outcome.end is AgentEnd.INTERRUPTED
+                                                        else "failed"),
+               "exit_code": code, "error": outcome.error, "failed_step": outcome.failed_step}
+    return summary
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, default=str), encoding="utf-8")
+

@@ -15,6 +15,7 @@ from prodigy.app.existing import find_cluster_session
 from prodigy.app.finish import FinishPrefs, finish
 from prodigy.app.prepare import read_workflow
 from prodigy.errors import EXIT_OK, UsageError
+from prodigy.mapreduce.limits import is_mapreduce_session
 from prodigy.repo import worktrees
 from prodigy.repo.locks import session_lock
 from prodigy.repo.placement import placement_of
@@ -27,6 +28,10 @@ def collect(name: str, *, yes: bool = False, verbosity: int = 0) -> int:
     with session_lock(paths.state_dir(session.id), session.id):
         session = worktrees.load_session(session.id)
         placement = placement_of(session) or placement
+        if is_mapreduce_session(session):
+            raise UsageError(f"session {session.id} is a MapReduce session: its items are collected as they finish, "
+                             "by the command that runs it",
+                             hint=f"continue it with `prodigy resume {session.id}`: the items not merged yet run again")
         if placement.collected:
             console.info(f"the results of Job {placement.job} were already collected into {session.branch}")
             return EXIT_OK

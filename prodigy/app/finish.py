@@ -20,7 +20,7 @@ from typing import TextIO
 from prodigy import paths
 from prodigy.errors import EXIT_FAILURE, EXIT_OK, ProdigyError
 from prodigy.execution import RunEnd
-from prodigy.local.events import EventLog
+from prodigy.events import EventLog
 from prodigy.local.merge import merge_session
 from prodigy.local.signals import interruption_type
 from prodigy.options import test_mode

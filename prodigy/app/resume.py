@@ -21,6 +21,7 @@ from prodigy.app.prepare import read_workflow, resolve_repo
 from prodigy.app.run import drive
 from prodigy.errors import UsageError
 from prodigy.execution import RunRequest
+from prodigy.mapreduce.limits import is_mapreduce_session
 from prodigy.options import RunOptions
 from prodigy.repo import worktrees
 from prodigy.repo.locks import session_lock
@@ -76,15 +77,16 @@ def _resume_locked(session: Session, options: RunOptions, console: Console, stdi
     if status in (SessionStatus.MERGED, SessionStatus.CLEANED_UP):
         raise UsageError(f"session {session.id} already finished ({status.value}); nothing to resume")
     placement = placement_of(session)
+    workflow_file = session_workflow_path(session, options.workflow_path)
+    if is_mapreduce_session(session) or is_mapreduce_file(workflow_file):
+        # Where it ran (this machine or its cluster), at the phase it stopped in.
+        from prodigy.app.mapreduce import resume_mapreduce
+
+        return resume_mapreduce(session, workflow_file, options, console=console, stdin=stdin, environ=env)
     if placement is None and not session.path.is_dir():
         raise UsageError(f"the worktree of session {session.id} is gone ({session.path})",
                          hint=f"it may have been removed by hand; forget the session with: "
                               f"prodigy worktree clean -f {session.id}")
-    workflow_file = session_workflow_path(session, options.workflow_path)
-    if placement is None and is_mapreduce_file(workflow_file):
-        from prodigy.app.mapreduce import resume_mapreduce
-
-        return resume_mapreduce(session, workflow_file, options, console=console, stdin=stdin, environ=env)
     prefs = FinishPrefs(yes=options.yes, verbosity=options.verbosity, stdin=stdin, environ=env)
     if placement is not None and not placement.collected:
         # A previous client died after submitting: land the Job's result if it finished.

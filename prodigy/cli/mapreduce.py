@@ -21,8 +21,8 @@ def _verbosity(verbose: int, quiet: bool) -> int:
 
 def _queue(session: str) -> Any:
     from prodigy.errors import UsageError
-    from prodigy.local.mapreduce import layout
-    from prodigy.local.mapreduce.dlq import DeadLetterStore
+    from prodigy.mapreduce import layout
+    from prodigy.mapreduce.dlq import DeadLetterStore
 
     name = session if session.startswith("session-") else f"session-{session}"
     path = layout.find_dlq_file(name)
@@ -118,7 +118,7 @@ def logs(session: str, agent: str | None, tail: int | None) -> None:
     $PRODIGY_HOME/logs/mapreduce/SESSION/.
     """
     from prodigy.errors import UsageError
-    from prodigy.local.mapreduce import layout
+    from prodigy.mapreduce import layout
     from prodigy.ui.dlq_format import LogRow, format_log_table
 
     name = session if session.startswith("session-") else f"session-{session}"

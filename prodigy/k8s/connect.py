@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from prodigy.k8s.clients import Kube, connect, kube_contexts
+from prodigy.k8s.clients import POOL_SIZE, Kube, connect, kube_contexts
 from prodigy.k8s.config.loader import load_kubernetes_config
 from prodigy.k8s.config.resolve import ClusterOverrides, ResolvedCluster, resolve_cluster
 
@@ -28,9 +28,12 @@ def resolve(name: str, overrides: ClusterOverrides | None = None) -> ResolvedClu
     return resolve_cluster(loaded.config, name, overrides or ClusterOverrides(), contexts, config_path=loaded.path)
 
 
-def connect_to(cluster: ResolvedCluster) -> Kube:
-    """An API client for ``cluster`` (the caller closes it). No request is sent yet."""
-    return connect(cluster.name, kubeconfig_path=cluster.kubeconfig_path, context=cluster.context)
+def connect_to(cluster: ResolvedCluster, *, streams: int = 0) -> Kube:
+    """An API client for ``cluster`` (the caller closes it). No request is sent yet.
+    ``streams``: how many log streams may be open at once besides the usual ones (a MapReduce
+    run with -v follows every running agent), so the connection pool has room for them."""
+    return connect(cluster.name, kubeconfig_path=cluster.kubeconfig_path, context=cluster.context,
+                   pool_size=POOL_SIZE + streams)
 
 
 @dataclass(frozen=True)

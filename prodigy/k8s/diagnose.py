@@ -555,6 +555,20 @@ def _cannot_create(job: Obj, events: Sequence[Obj], now: datetime, grace: GraceW
                      detail=message, hint=refusal.hint, inspect=refusal.inspect)
 
 
+def creation_refused(job: Obj, events: Sequence[Obj], now: datetime, grace: GraceWindows = GraceWindows(),
+                     limit_ranges: Sequence[Obj] = ()) -> Diagnosis | None:
+    """A Job that already has pods but is refused more right now (a ResourceQuota used up by its
+    own running pods, typically): its newest ``FailedCreate`` is newer than its newest
+    ``SuccessfulCreate``. The onset counts from the first refusal since that last success."""
+    own = _events_for(events, {_name(job)})
+    created = max((moment for e in own if e.reason == "SuccessfulCreate" and (moment := e.last or e.first)),
+                  default=None)
+    refused = [raw for raw in events if (parsed := _event(raw)).reason == "FailedCreate"
+               and parsed.object_name == _name(job)
+               and (created is None or (parsed.last or parsed.first or _EPOCH) > created)]
+    return _cannot_create(job, refused, now, grace, limit_ranges) if refused else None
+
+
 def _no_pod_yet(job: Obj, now: datetime, grace: GraceWindows) -> Diagnosis | None:
     """No pod and no event saying why (events may be unreadable to this user): still bounded."""
     started = parse_time(_status(job).get("startTime"))

@@ -26,46 +26,35 @@ attached run uses. `collect_finished` lands the result of a Job whose client die
 from __future__ import annotations
 
 import contextlib
-import shutil
 import signal
-import tempfile
 import time
-from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from prodigy import paths
-from prodigy.errors import EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, ProdigyError, UsageError
+from prodigy.errors import UsageError
 from prodigy.execution import RunCancelled, RunEnd, RunRequest
 from prodigy.k8s import names, phases, runlog, trace
-from prodigy.k8s.agent_report import agent_started, agent_summary, explained_summary
+from prodigy.k8s.agent_report import agent_summary, explained_summary
 from prodigy.k8s.cancel import Interrupts
 from prodigy.k8s.clients import Kube
 from prodigy.k8s.config.resolve import ClusterOverrides
 from prodigy.k8s.connect import connect_to, open_cluster, resolve
-from prodigy.k8s.diagnose import oom_killed
 from prodigy.k8s.errors import KubeError, NotFound
 from prodigy.k8s.logs import LogCut
 from prodigy.k8s.manifests import existing
 from prodigy.k8s.manifests.data import WORKFLOW_KEY
-from prodigy.k8s.manifests.metadata import run_labels
-from prodigy.k8s.manifests.pod import GIT_IDENTITY_VARS, TERMINATION_GRACE_SECONDS
-from prodigy.k8s.manifests.retention import collected_patch
+from prodigy.k8s.manifests.pod import GIT_IDENTITY_VARS
 from prodigy.k8s.manifests.run import build_run_objects
 from prodigy.k8s.phases import ClusterRun, Connection
+from prodigy.k8s.podrun import Landing, PodRun, after_collection
 from prodigy.k8s.progress import JobEnd, job_duration, job_end
-from prodigy.k8s.runindex import now_iso, record_collected
-from prodigy.k8s.status import Display, make_display
+from prodigy.k8s.runindex import record_collected
 from prodigy.k8s.submit import SubmittedRun
-from prodigy.k8s.supervise import RunOutcome, SupervisionResult
-from prodigy.k8s.transport.capture import TerminationCapture
 from prodigy.k8s.transport.cluster_io import find_run_pod
-from prodigy.k8s.transport.manifest import TransportError
-from prodigy.k8s.transport.results import CollectedResult
-from prodigy.k8s.transport.run import RunTransport, collect_and_land, git_identity, land_result
+from prodigy.k8s.transport.run import RunTransport, collect_and_land, git_identity
 from prodigy.repo import git as gitops
 from prodigy.repo import worktrees
 from prodigy.repo.placement import ClusterPlacement
@@ -82,14 +71,6 @@ class RunGone(UsageError):
         super().__init__(f"Job {placement.job} of run {placement.run_id} (session {session.id}) no longer exists on "
                          f"cluster {placement.cluster} (it was deleted, or its TTL expired)",
                          hint=f"run the steps it did not finish again with `prodigy resume {session.id}`")
-
-
-@dataclass(frozen=True)
-class Landing:
-    """What landing a pod's result needs: the commit it started from, and the remote it pushed to."""
-
-    base_sha: str
-    remote_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,10 +117,8 @@ class ClusterExecutor:
         self._connection: Connection | None = None
         self._kube: Kube | None = None
         self._session: Session | None = None
-        self._display: Display | None = None
-        self._submitted: SubmittedRun | None = None
-        self._capture: TerminationCapture | None = None
-        self._supervised: SupervisionResult | None = None
+        self._submitted: SubmittedRun | None = None   # an existing run's, rebuilt from its Job
+        self._pod: PodRun | None = None
 
     # ------------------------------------------------------------------ before any side effect
 
@@ -294,131 +273,38 @@ class ClusterExecutor:
             session = worktrees.update(session, status=worktrees.SessionStatus.IN_PROGRESS)
         self._session = session
 
-        def upload(name: str, uid: str) -> None:
-            transport.upload(kube, namespace=run.cluster.namespace, job_name=name, job_uid=uid,
-                             labels=run_labels(run.inputs.identity))
-
-        display = self._display = make_display()
-        self._resources.callback(display.close)
-        self._submitted = phases.submit(kube, run, display, self.interrupts, on_job_created=upload)
-        if not self._detach or self.interrupts.requested.is_set():
-            self._arm_capture(kube, self._submitted)
+        pod = self._pod = PodRun(kube, run, transport, self.interrupts, say=self.console.info,
+                                 warn=self.console.warn, started=self.started, landing=self._landing)
+        self._resources.callback(pod.close)
+        pod.submit(capture=not self._detach)
         return session
 
     def _start_existing(self) -> Session:
         assert self._kube is not None and self._submitted is not None and self._session is not None
-        display = self._display = make_display()
-        self._resources.callback(display.close)
-        self._arm_capture(self._kube, self._submitted)
+        pod = self._pod = PodRun(self._kube, self._planned, None, self.interrupts, say=self.console.info,
+                                 warn=self.console.warn, started=self.started, landing=self._landing)
+        self._resources.callback(pod.close)
+        pod.adopt(self._submitted)
         return self._session
-
-    def _arm_capture(self, kube: Kube, submitted: SubmittedRun) -> None:
-        """From here on a deleted pod (Ctrl+C, deadline, eviction) hands its last export to this
-        capture before it disappears."""
-        scratch = Path(tempfile.mkdtemp(prefix="prodigy-capture-"))
-        self._resources.callback(shutil.rmtree, scratch, True)
-        self._capture = TerminationCapture(
-            kube, namespace=submitted.namespace, job_uid=submitted.job_uid, spool_dir=scratch,
-            grace_seconds=TERMINATION_GRACE_SECONDS, give_up=self.interrupts.force).start()
-        self._resources.callback(self._capture.close)
 
     def detached(self) -> DetachedRun | None:
         """After ``start`` of a ``detach`` run: where it runs. None when Ctrl+C/SIGTERM came during
         the submission; the caller then follows the run to its cancel, as an attached run would."""
-        assert self._detach and self._submitted is not None and self._session is not None
+        submitted = self._pod.submitted if self._pod is not None else None
+        assert self._detach and submitted is not None and self._session is not None
         if self.interrupts.requested.is_set():
             return None
-        return DetachedRun(run_id=self._submitted.run_id, session_id=self._session.id,
-                           job=self._submitted.job_name, cluster=self._planned.cluster.name,
-                           namespace=self._submitted.namespace)
+        return DetachedRun(run_id=submitted.run_id, session_id=self._session.id, job=submitted.job_name,
+                           cluster=self._planned.cluster.name, namespace=submitted.namespace)
 
     def follow(self) -> None:
-        assert self._kube is not None and self._submitted is not None and self._display is not None
-        try:
-            self._supervised = phases.supervise(self._kube, self._planned, self._submitted, self._display,
-                                                self.interrupts, log_cut=self._log_cut,
-                                                running_for=time.monotonic() - self.started)
-        finally:
-            self._display.close()
+        assert self._pod is not None, "start() first"
+        self._pod.supervise(log_cut=self._log_cut)
 
     def collect(self) -> RunEnd:
-        """The cluster's verdict, then the pod's commits on the session branch.
-
-        A pod deleted while it worked (Ctrl+C, activeDeadlineSeconds, eviction) exported its
-        commits and checkpoint during its grace period; the capture read them before the pod was
-        gone. Such a run ends like an interrupted (Ctrl+C) or failed (deadline) local run:
-        commits on the session branch, worktree kept, "Resume with"."""
-        kube, run, submitted, result, session = self._kube, self._planned, self._submitted, self._supervised, \
-            self._session
-        assert kube is not None and submitted is not None and result is not None and session is not None
-        landing = self._landing
-        assert landing is not None
-        # A run that got stuck (pending, or its node lost) has no export to wait for: its pod never
-        # ran the workflow, or its node can no longer serve the results log.
-        captured = self._capture.wait() if self._capture is not None and result.stuck is None else None
-        if result.outcome is RunOutcome.CANCELLED:
-            # Land first: "cancelled" is the last word, as for a local Ctrl+C.
-            self._land_captured(session, captured)
-            return RunEnd(None, interrupted=phases.verdict(kube, run, submitted, result, self.started))
-        problem: ProdigyError | None = None
-        try:
-            phases.verdict(kube, run, submitted, result, self.started)   # run index, "Job … succeeded"
-        except ProdigyError as exc:
-            problem = exc
-        if captured is not None and result.outcome is RunOutcome.FAILED and \
-                captured.summary.exit_code in (EXIT_SIGINT, EXIT_SIGTERM):
-            # The cluster stopped the pod (deadline, eviction, the Job deleted): a failed run, not
-            # the agent's "interrupted", since nobody here asked for it.
-            if self._land_captured(session, captured):
-                after_collection(kube, run.run_id, result.job, (), say=self.console.warn)
-            return RunEnd(None, problem=problem)
-        landed = True
-        if captured is not None:
-            landed = self._land_captured(session, captured)
-        elif result.stuck is None and agent_started(result.pods):
-            # Only a workflow that started can have commits; collecting from a pod that never ran
-            # would only add a confusing warning under the real diagnosis.
-            try:
-                collect_and_land(kube, session, namespace=run.cluster.namespace, job_name=submitted.job_name,
-                                 expected_base=landing.base_sha, remote_url=landing.remote_url, say=self.console.info)
-            except (TransportError, ProdigyError) as exc:
-                landed = False
-                self.console.warn(f"could not bring the pod's commits back: {exc.message}")
-        if landed:
-            # Once the results are home the Job may go: keep its output here, and let a
-            # detached run's Job age like any other (retention).
-            after_collection(kube, run.run_id, result.job, result.pods, say=self.console.warn)
-        summary = agent_summary(result.pods)
-        if summary is None:
-            # The workflow never reported (image, scheduling, init container, OOM of the agent):
-            # the cluster's diagnosis is the error; the session is kept for `prodigy resume`.
-            return RunEnd(None, problem=problem)
-        summary = explained_summary(summary, result.tails)     # a crash reads as its message + the log's end
-        reported = ExecutionResult.from_summary(summary, time.monotonic() - self.started)
-        # The cluster's diagnosis explains the workflow's report only when the pod did not end by an
-        # ordinary step failure: an OOM kill (on a real node the kernel kills the step, the agent
-        # exits 1 and the pod says OOMKilled), a deadline, an eviction. Otherwise the step's own
-        # error, which the summary prints, is the whole story.
-        explains = reported.exit_code not in (EXIT_OK, EXIT_FAILURE) or oom_killed(result.pods)
-        return RunEnd(reported, problem=problem if explains else None)
-
-    def _land_captured(self, session: Session, captured: CollectedResult | None) -> bool:
-        """Land a result captured from a pod being deleted; False when there was one and it was lost."""
-        capture, landing = self._capture, self._landing
-        assert landing is not None
-        if captured is None:
-            if capture is not None and capture.triggered and not capture.read_nothing:
-                why = capture.error or ("a second Ctrl+C stopped the wait" if capture.give_up.is_set()
-                                        else "the pod ended before its results were read")
-                self.console.warn(f"the commits made in the pod since this run started may be lost: {why}")
-                return False
-            return True
-        try:
-            land_result(session, captured, expected_base=landing.base_sha, remote_url=landing.remote_url)
-        except (TransportError, ProdigyError) as exc:
-            self.console.warn(f"could not bring the pod's commits back: {exc.message}")
-            return False
-        return True
+        """The cluster's verdict, then the pod's commits on the session branch (`PodRun.collect`)."""
+        assert self._pod is not None and self._session is not None, "start() first"
+        return self._pod.collect(self._session)
 
     def cancel(self) -> None:
         """Stop the run the Ctrl+C way: ``follow`` (in progress or next) deletes the Job with its
@@ -463,24 +349,3 @@ def collect_finished(session: Session, placement: ClusterPlacement, console: Con
     result = ExecutionResult.from_summary(summary, job_duration(job) or 0.0)
     record_collected(placement.run_id, job, summary, result.exit_code)
     return RunEnd(result)
-
-
-def after_collection(kube: Kube, run_id: str, job: dict[str, Any] | None, pods: Sequence[dict[str, Any]], *,
-                     say: Callable[[str], None]) -> None:
-    """A run's results are home: copy its output here (`cluster logs` reads it once the pod is
-    gone), then let a detached run's Job age like any other (`manifests.retention`)."""
-    newest = sorted(pods, key=lambda p: p.get("metadata", {}).get("creationTimestamp", ""))[-1:]
-    if newest:
-        meta = newest[0]["metadata"]
-        runlog.save_copy(kube, str(meta.get("namespace")), str(meta["name"]), run_id)
-    patch = collected_patch(job, now_iso()) if job is not None else None
-    if patch is None or job is None:
-        return
-    meta = job["metadata"]
-    try:
-        kube.request("PATCH", f"/apis/batch/v1/namespaces/{meta['namespace']}/jobs/{meta['name']}", body=patch,
-                     content_type="application/merge-patch+json", action=f"releasing Job {meta['name']}")
-    except NotFound:
-        pass
-    except KubeError as exc:
-        say(f"could not mark Job {meta['name']} as collected ({exc.message}); `prodigy cluster gc` removes it later")

@@ -132,16 +132,24 @@ def is_run_id(value: str) -> bool:
 JOB_PREFIX: Final = "prodigy"
 
 
-def job_name(workflow_name: str, run_id: str) -> str:
-    """``prodigy-<workflow-slug>-<run id>``, ≤ 63 characters.
+# An Indexed Job's pods get the hostname `<job name>-<index>`, itself a DNS label (≤ 63): a
+# MapReduce map Job keeps room for an index of up to six digits.
+INDEX_ROOM: Final = 7
+
+
+def job_name(workflow_name: str, run_id: str, *, phase: str = "") -> str:
+    """``prodigy-<workflow-slug>-<run id>``, ≤ 63 characters; a MapReduce phase's Job is
+    ``prodigy-<workflow-slug>-<phase>-<run id>`` (the map Job ≤ 56, see `INDEX_ROOM`).
 
     The run id comes last and is never cut, so the name stays unique; the workflow slug is
     what gets shortened. The pods the Job creates append ``-<5 chars>`` to this name and
     still fit, because pod names may be 253 characters long.
     """
-    budget = MAX_NAME - len(JOB_PREFIX) - len(run_id) - 2
+    middle = f"-{phase}" if phase else ""
+    room = INDEX_ROOM if phase == "map" else 0
+    budget = MAX_NAME - len(JOB_PREFIX) - len(run_id) - len(middle) - 2 - room
     slug = dns_label(workflow_name, max_length=budget, fallback="workflow")
-    return f"{JOB_PREFIX}-{slug}-{run_id}"
+    return f"{JOB_PREFIX}-{slug}{middle}-{run_id}"
 
 
 def workflow_configmap_name(run_id: str) -> str:

@@ -149,11 +149,16 @@ class Connection:
     be submitted.
     """
 
-    def __init__(self, run: ClusterRun, *, connect: Callable[[ClusterRun], Kube] | None = None,
-                 check: Callable[[Kube, ClusterRun], None] | None = None) -> None:
+    def __init__(self, run: ClusterRun | None, *, connect: Callable[[ClusterRun], Kube] | None = None,
+                 check: Callable[[Kube, ClusterRun], None] | None = None,
+                 opening: tuple[Callable[[], Kube], Callable[[Kube], None]] | None = None) -> None:
         self.run = run
-        self._connect = connect or _connect
-        self._check = check or preflight
+        if opening is not None:
+            self._open, self._verify = opening
+        else:
+            assert run is not None
+            connect_run, check_run = connect or _connect, check or preflight
+            self._open, self._verify = (lambda: connect_run(run)), (lambda kube: check_run(kube, run))
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._abandoned = False
@@ -167,6 +172,14 @@ class Connection:
     def start(cls, run: ClusterRun, *, connect: Callable[[ClusterRun], Kube] | None = None,
               check: Callable[[Kube, ClusterRun], None] | None = None) -> Connection:
         connection = cls(run, connect=connect, check=check)
+        connection._thread.start()
+        return connection
+
+    @classmethod
+    def opening(cls, connect: Callable[[], Kube], check: Callable[[Kube], None]) -> Connection:
+        """The same gate for a connection that is not about one planned Job (a MapReduce
+        session submits one Job per phase)."""
+        connection = cls(None, opening=(connect, check))
         connection._thread.start()
         return connection
 
@@ -189,8 +202,8 @@ class Connection:
     def _work(self) -> None:
         kube: Kube | None = None
         try:
-            kube = self._connect(self.run)
-            self._check(kube, self.run)
+            kube = self._open()
+            self._verify(kube)
             trace.mark("preflight passed")
         except BaseException as exc:  # handed to result(); this thread must not print it
             self._error = exc
@@ -211,10 +224,11 @@ def submit(kube: Kube, run: ClusterRun, display: Display, interrupts: Interrupts
            on_job_created: Callable[[str, str], None] | None = None) -> SubmittedRun:
     def recorded(name: str, uid: str) -> None:
         trace.mark(f"Job {name} created (suspended)")
+        identity = run.inputs.identity
         runindex.record_submitted(run_id=run.run_id, cluster=run.cluster.name, context=kube.context,
                                   namespace=run.cluster.namespace, job=name, workflow=run.workflow_name,
-                                  image=run.cluster.image, session_id=run.inputs.identity.session_id,
-                                  repo=run.repo, detached=run.inputs.detached)
+                                  image=run.cluster.image, session_id=identity.session_id,
+                                  repo=run.repo, detached=run.inputs.detached, phase=identity.phase)
         if on_job_created is not None:   # the transport uploads its chunks while the Job is suspended
             on_job_created(name, uid)
 

@@ -13,6 +13,7 @@ skipped, never as failures: preflight must not reject a setup that would work.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -100,6 +101,25 @@ def check_reachable(kube: Kube, *, deadline: float = REACHABILITY_DEADLINE) -> s
     version = call_with_retry(lambda: kube.request("GET", "/version", read_timeout=5.0,
                                                    action="contacting the API server"), policy=policy)
     return str(version.get("gitVersion") or "unknown")
+
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)")
+
+
+def server_version_check(git_version: str, minimum: tuple[int, int], needed_for: str) -> Check:
+    """Pure: is the API server (``/version``'s gitVersion, ``v1.30.4-gke.1``) at least ``minimum``?
+    An unreadable version passes: the API server itself refuses what it does not support."""
+    match = _VERSION.match(git_version.strip())
+    wanted = f"v{minimum[0]}.{minimum[1]}"
+    name = f"Kubernetes {wanted} or newer ({needed_for})"
+    if match is None:
+        return Check(name, CheckStatus.OK, f"server version {git_version!r} not readable; not checked")
+    found = (int(match.group(1)), int(match.group(2)))
+    if found >= minimum:
+        return Check(name, CheckStatus.OK, git_version)
+    return Check(name, CheckStatus.FAILED,
+                 f"the cluster runs Kubernetes {git_version}, older than {wanted}, which {needed_for} need",
+                 f"upgrade the cluster to {wanted} or newer, or run this workflow locally (without --cluster)")
 
 
 def whoami(kube: Kube) -> str:
@@ -233,7 +253,8 @@ def _admission_checks(kube: Kube, namespace: str, containers: Sequence[Container
 
 def run_preflight(kube: Kube, namespace: str, *, needs_secret: bool = False,
                   image_pull_secrets: Sequence[str] = (), env_secrets: Iterable[str] = (),
-                  containers: Sequence[ContainerShape] = ()) -> PreflightReport:
+                  containers: Sequence[ContainerShape] = (),
+                  min_version: tuple[tuple[int, int], str] | None = None) -> PreflightReport:
     """All checks; stops early only when later checks cannot mean anything (unreachable server,
     rejected credentials). Raises Unreachable/Unauthorized for those, else returns the report.
 
@@ -260,6 +281,8 @@ def run_preflight(kube: Kube, namespace: str, *, needs_secret: bool = False,
         checks = [Check(f"API server {kube.server} reachable", CheckStatus.OK, version),
                   Check("credentials accepted", CheckStatus.OK, f"user {user}"),
                   asked_namespace.result()]
+        if min_version is not None:
+            checks.insert(1, server_version_check(version, *min_version))
         for permission in wanted:
             allowed, reason = reviews.get(permission, (True, ""))
             checks.append(_permission_check(permission, allowed, reason, user=user, namespace=namespace))
@@ -270,10 +293,12 @@ def run_preflight(kube: Kube, namespace: str, *, needs_secret: bool = False,
 
 def preflight_or_raise(kube: Kube, namespace: str, *, needs_secret: bool = False,
                        image_pull_secrets: Sequence[str] = (), env_secrets: Iterable[str] = (),
-                       containers: Sequence[ContainerShape] = ()) -> PreflightReport:
+                       containers: Sequence[ContainerShape] = (),
+                       min_version: tuple[tuple[int, int], str] | None = None) -> PreflightReport:
     """The gate before a submission: any failed check stops the run before a side effect;
-    warnings are the caller's to show."""
+    warnings are the caller's to show. ``min_version``: (major, minor) and what needs it."""
     report = run_preflight(kube, namespace, needs_secret=needs_secret,
-                           image_pull_secrets=image_pull_secrets, env_secrets=env_secrets, containers=containers)
+                           image_pull_secrets=image_pull_secrets, env_secrets=env_secrets, containers=containers,
+                           min_version=min_version)
     report.raise_for_failures()
     return report

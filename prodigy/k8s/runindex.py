@@ -55,9 +55,11 @@ def append(record: dict[str, Any], *, path: Path | None = None) -> None:
 
 def record_submitted(*, run_id: str, cluster: str, context: str | None, namespace: str, job: str,
                      workflow: str, image: str, session_id: str | None = None, repo: Path | None = None,
-                     detached: bool = False, path: Path | None = None) -> None:
+                     detached: bool = False, phase: str = "", path: Path | None = None) -> None:
     """``session_id`` and ``repo`` let `prodigy cluster runs` show a repository's runs (and their
-    collection) after the session itself is merged and gone; ``detached``: nobody follows it."""
+    collection) after the session itself is merged and gone; ``detached``: nobody follows it;
+    ``phase``: a MapReduce session runs one Job per phase (setup, map, each conflict's merge,
+    reduce), and the index says which Job ran which phase."""
     record: dict[str, Any] = {"event": "submitted", "run_id": run_id, "cluster": cluster, "context": context,
                               "namespace": namespace, "job": job, "workflow": workflow, "image": image,
                               "submitted_at": now_iso(), "user": os.environ.get("USER", "")}
@@ -67,6 +69,8 @@ def record_submitted(*, run_id: str, cluster: str, context: str | None, namespac
         record["repo"] = str(repo)
     if detached:
         record["detached"] = True
+    if phase:
+        record["phase"] = phase
     append(record, path=path)
 
 
@@ -109,6 +113,7 @@ class RunRecord:
     session_id: str | None = None     # absent in records written before detach existed
     repo: str | None = None
     detached: bool = False
+    phase: str = ""                   # a MapReduce session's phase; "" for a whole workflow
 
 
 def read_lines(path: Path | None = None) -> Iterator[dict[str, Any]]:
@@ -144,7 +149,8 @@ def join_runs(records: Iterable[dict[str, Any]]) -> list[RunRecord]:
                   job=str(r.get("job", "")), workflow=str(r.get("workflow", "")),
                   submitted_at=str(r.get("submitted_at", "")), finished_at=r.get("finished_at"),
                   outcome=r.get("outcome"), exit_code=r.get("exit_code"), reason=str(r.get("reason") or ""),
-                  session_id=_text(r.get("session_id")), repo=_text(r.get("repo")), detached=r.get("detached") is True)
+                  session_id=_text(r.get("session_id") or r.get("session")), repo=_text(r.get("repo")),
+                  detached=r.get("detached") is True, phase=str(r.get("phase") or ""))
         for run_id, r in runs.items() if "submitted_at" in r
     ]
 

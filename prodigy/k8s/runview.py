@@ -158,7 +158,8 @@ def build_rows(records: Sequence[RunRecord], collected: Mapping[str, str],
         if active or outcome in ("running", "-", "cancelled", "submit-failed"):
             state = state if state in ("yes", "merged") else "-"
         rows.append(RunRow(
-            run_id=record.run_id, session=short_session(record.session_id), workflow=record.workflow,
+            run_id=record.run_id, session=short_session(record.session_id),
+            workflow=f"{record.workflow} ({record.phase})" if record.phase else record.workflow,
             where=f"{record.cluster}/{record.namespace}", phase=phase, step=step, age=age(record.submitted_at, now),
             outcome=outcome, collected=state or "-", reason=record.reason, active=active))
     return rows

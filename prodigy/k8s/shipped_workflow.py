@@ -15,9 +15,10 @@ The rewritten text is parsed again and must give the same workflow, secrets asid
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -27,6 +28,8 @@ from ruamel.yaml.comments import CommentedMap
 
 from prodigy.errors import UsageError
 from prodigy.workflow.loader import YAML_SUFFIXES, parse_workflow
+from prodigy.workflow.mapreduce import MapReduceWorkflow
+from prodigy.workflow.mapreduce_loader import parse_mapreduce
 from prodigy.workflow.model import Workflow
 
 SECRETS_ENV: Final = "PRODIGY_WORKFLOW_SECRETS"
@@ -49,26 +52,61 @@ def ship_workflow(text: str, workflow: Workflow, *, source: str,
     `credentials` are the values forwarded to the run's Secret from the local environment
     (`ANTHROPIC_API_KEY`...): a workflow file holding one of them literally is refused too.
     """
-    _refuse_credentials(text, credentials or {}, source)
-    if not workflow.secrets:
+    return _ship(text, workflow.secrets, source, credentials or {},
+                 lambda stripped: _check_same_workflow(stripped, workflow, source))
+
+
+def ship_mapreduce(text: str, workflow: MapReduceWorkflow, *, source: str,
+                   credentials: Mapping[str, str] | None = None) -> ShippedWorkflow:
+    """The same for a ``mode: mapreduce`` file: every phase's pod reads it."""
+    def same(stripped: str) -> None:
+        again = parse_mapreduce(stripped, _SHIPPED_NAME).workflow
+        expected = dataclasses.replace(workflow, secrets={name: PLACEHOLDER for name in workflow.secrets},
+                                       source=None)
+        if dataclasses.replace(again, source=None, name=workflow.name) != expected:
+            raise UsageError(f"{source}: could not ship the workflow without its secret values",
+                             hint="simplify the `secrets:` block (plain `NAME: value` pairs) and try again")
+
+    return _ship(text, workflow.secrets, source, credentials or {}, same)
+
+
+def _ship(text: str, secrets: Mapping[str, str], source: str, credentials: Mapping[str, str],
+          check_same: Callable[[str], None]) -> ShippedWorkflow:
+    _refuse_credentials(text, credentials, source)
+    if not secrets:
         return ShippedWorkflow(text)
     is_yaml = Path(source).suffix.lower() in YAML_SUFFIXES
     stripped = _without_secret_values(text) if is_yaml else _json_without_secret_values(text)
-    _refuse_copies(text, stripped, workflow.secrets, source)
-    _check_same_workflow(stripped, workflow, source)
-    return ShippedWorkflow(stripped, {SECRETS_ENV: json.dumps(dict(workflow.secrets), sort_keys=True)})
+    _refuse_copies(text, stripped, secrets, source)
+    check_same(stripped)
+    return ShippedWorkflow(stripped, {SECRETS_ENV: json.dumps(dict(secrets), sort_keys=True)})
+
+
+def _secret_values(environ: Mapping[str, str]) -> dict[str, Any] | None:
+    raw = environ.get(SECRETS_ENV)
+    if not raw:
+        return None
+    values = json.loads(raw)
+    if not isinstance(values, dict):
+        raise UsageError(f"{SECRETS_ENV} is not a JSON object")
+    return values
 
 
 def restore_secrets(workflow: Workflow, environ: Mapping[str, str]) -> Workflow:
     """In the pod: the workflow with its secret values from the run's Secret (`SECRETS_ENV`)."""
-    raw = environ.get(SECRETS_ENV)
-    if not raw:
+    values = _secret_values(environ)
+    if values is None:
         return workflow
-    values = json.loads(raw)
-    if not isinstance(values, dict):
-        raise UsageError(f"{SECRETS_ENV} is not a JSON object")
     secrets = {name: str(values.get(name, value)) for name, value in workflow.secrets.items()}
     return workflow.model_copy(update={"secrets": secrets})
+
+
+def restore_mapreduce_secrets(workflow: MapReduceWorkflow, environ: Mapping[str, str]) -> MapReduceWorkflow:
+    values = _secret_values(environ)
+    if values is None:
+        return workflow
+    return dataclasses.replace(workflow, secrets={name: str(values.get(name, value))
+                                                  for name, value in workflow.secrets.items()})
 
 
 def _yaml() -> YAML:

@@ -3,7 +3,13 @@
 Both readers block in ``read1`` on a long-lived HTTP stream. On Ctrl+C the supervisor must
 unblock them at once, so each keeps its current response here: ``shutdown()`` closes the
 socket under the reader, and ``reading()`` translates network failures into our error tree
-and always returns the connection to the pool.
+and always gives the connection back.
+
+A connection goes back to the pool for reuse only when its response was read to the end. A
+watch left early (its reader told to stop) is still streaming on the server's side: reused,
+the next request on that connection would wait behind the watch until the server ends it (up
+to its timeout) or read the watch's bytes as its own answer. That connection is closed instead.
+A MapReduce session follows several Jobs one after another on one client, so this matters.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ class StreamSlot:
         finally:
             with self._lock:
                 self._response = None
-            response.release_conn()
+            give_back(response)
 
     def shutdown(self) -> None:
         """Unblock a read in progress (best effort: the socket may already be closed)."""
@@ -49,3 +55,19 @@ class StreamSlot:
                 response.shutdown()
             except Exception:  # noqa: BLE001 - closing an already closed socket is fine
                 pass
+
+
+def read_to_the_end(response: Any) -> bool:
+    """Did the body end (http.client closes its file at the last chunk)? Unknown shapes: no."""
+    body = getattr(response, "_fp", None)
+    if body is None:
+        return True
+    isclosed = getattr(body, "isclosed", None)
+    return bool(isclosed()) if callable(isclosed) else False
+
+
+def give_back(response: Any) -> None:
+    """Return a streamed response's connection: to the pool if its body ended, else closed."""
+    if not read_to_the_end(response):
+        response.close()
+    response.release_conn()

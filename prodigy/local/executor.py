@@ -32,7 +32,7 @@ from prodigy.local import checkpoints
 from prodigy.repo import git
 from prodigy.local.checkpoints import Checkpoint, CheckpointStatus, CompletedStep, RetryState
 from prodigy.local.env_resolve import EnvValueError, resolve_computed_env
-from prodigy.local.events import EventLog
+from prodigy.events import EventLog
 from prodigy.local.steps import RetryProgress, StepContext, StepFailed, execute_step
 from prodigy import redact
 from prodigy.redact import Redactor

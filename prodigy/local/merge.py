@@ -30,6 +30,7 @@ from pathlib import Path
 
 from prodigy.errors import GitError, WorkflowFailed
 from prodigy.repo import git
+from prodigy.repo.merges import ConflictResolver, merge_no_ff_here
 from prodigy.local.claude import claude_available, run_claude
 from prodigy.local.steps import StepContext, StepFailed, execute_step
 from prodigy.repo.worktrees import Session
@@ -152,41 +153,24 @@ def merge_branch_here(place: Path, branch: str, target: str, console: Console, e
                       verbosity: int, *, message: str | None = None) -> None:
     """`git merge --no-ff` of `branch` into what `place` has checked out (`target`); on a conflict,
     abort and let Claude resolve it. Also merges MapReduce agents into their session's worktree."""
-    result = git.merge_no_ff(place, branch, message or merge_message(branch, target))
-    if result.ok:
-        return
-    detail = (result.stdout + result.stderr).strip()
-    if not _has_conflicts(place):
-        # Not a conflict: git stopped before or while writing (a ref it could not lock, a file it
-        # would overwrite). Undo what it may have written to the index and the tree (the checkout
-        # was clean when the merge began) and report; Claude is only for conflicts.
-        _undo_merge(place)
-        raise GitError(f"git merge --no-ff {branch} into {target} failed in {place}:\n{detail}")
-    git.merge_abort(place)
-    if not claude_available(environ):
-        raise GitError(f"git merge --no-ff {branch} into {target} failed and no `claude` CLI is available "
-                       f"to resolve it:\n{detail}",
-                       hint=f"merge by hand: git merge --no-ff {branch}")
-    console.info(f"git merge hit conflicts; asking Claude to merge: {MERGE_COMMAND} {branch} {target}")
-    claude = run_claude(f"{MERGE_COMMAND} {branch} {target}", cwd=place, env=dict(environ), verbosity=verbosity,
-                        emit=console.step_progress, on_stderr=lambda line: console.step_output(line, stderr=True))
-    if not claude.success:
-        raise GitError(claude.failure_message(f"{MERGE_COMMAND} {branch} {target}"))
-    if not git.is_ancestor(place, branch, "HEAD"):
-        raise GitError(f"Claude's {MERGE_COMMAND} finished but {branch} is not merged in {place}")
+    merge_no_ff_here(place, branch, target, message=message or merge_message(branch, target),
+                     resolve=claude_resolver(console, environ, verbosity))
 
 
-def _has_conflicts(place: Path) -> bool:
-    """Did the merge stop on conflicting paths (unmerged index entries)?"""
-    return bool(git.git("ls-files", "--unmerged", cwd=place, check=False).stdout.strip())
+def claude_resolver(console: Console, environ: Mapping[str, str], verbosity: int) -> ConflictResolver:
+    """A conflict resolved on this machine by Claude's ``/prodigy-merge-worktree``."""
+    def resolve(place: Path, branch: str, target: str) -> None:
+        if not claude_available(environ):
+            raise GitError(f"git merge --no-ff {branch} into {target} failed and no `claude` CLI is available "
+                           "to resolve its conflicts", hint=f"merge by hand: git merge --no-ff {branch}")
+        console.info(f"git merge hit conflicts; asking Claude to merge: {MERGE_COMMAND} {branch} {target}")
+        claude = run_claude(f"{MERGE_COMMAND} {branch} {target}", cwd=place, env=dict(environ), verbosity=verbosity,
+                            emit=console.step_progress,
+                            on_stderr=lambda line: console.step_output(line, stderr=True))
+        if not claude.success:
+            raise GitError(claude.failure_message(f"{MERGE_COMMAND} {branch} {target}"))
 
-
-def _undo_merge(place: Path) -> None:
-    """`merge --abort` when git recorded a merge in progress, else `reset --merge` (what it does)."""
-    if git.git("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=place, check=False).ok:
-        git.merge_abort(place)
-    else:
-        git.git("reset", "--merge", "HEAD", cwd=place, check=False)
+    return resolve
 
 
 def _run_merge_block(session: Session, block: MergeBlock, target: str, console: Console,

@@ -17,7 +17,7 @@ from prodigy import paths
 from prodigy.errors import UsageError
 from prodigy.execution import RunEnd, RunRequest
 from prodigy.local.claude import claude_available
-from prodigy.local.events import EventLog
+from prodigy.events import EventLog
 from prodigy.local.executor import ExecutionRequest, execute, resume_point
 from prodigy.local.signals import interrupts_raise
 from prodigy.options import test_mode

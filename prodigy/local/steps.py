@@ -21,9 +21,9 @@ from prodigy import redact
 from prodigy.errors import UsageError, WorkflowFailed
 from prodigy.local import outputs
 from prodigy.local.claude import MISSING_EXIT_CODE, claude_available, missing_claude_message, run_claude
+from prodigy.events import EventLog
 from prodigy.local.containment import PathRefused, Roots, contain
 from prodigy.repo import git
-from prodigy.local.events import EventLog
 from prodigy.local.shell import run_shell
 from prodigy.redact import Redactor
 from prodigy.ui.console import Console

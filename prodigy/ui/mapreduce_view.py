@@ -42,13 +42,17 @@ class MapProgress:
     succeeded: int = 0
     failed: int = 0
     running: dict[str, RunningAgent] = field(default_factory=dict)
+    pending: int | None = None   # known on a cluster: items whose pod does not run yet
+    waiting: str = ""            # why they wait (quota, unschedulable, image pull...)
 
 
 def format_status(progress: MapProgress) -> str:
-    """``7/10 items done · 2 running · 1 failed``."""
+    """``7/10 items done · 2 running · 1 failed`` (a cluster adds ``· 3 pending: <why>``)."""
     parts = [f"{progress.done}/{progress.total} items done", f"{len(progress.running)} running"]
     if progress.failed:
         parts.append(f"{progress.failed} failed")
+    if progress.pending:
+        parts.append(f"{progress.pending} pending" + (f": {progress.waiting}" if progress.waiting else ""))
     return " · ".join(parts)
 
 
@@ -66,8 +70,10 @@ class MapView(Protocol):
     def start(self, total: int, done: int, failed: int, max_parallel: int) -> None: ...
     def agent_started(self, item_id: str, label: str, attempt: int) -> None: ...
     def agent_step(self, item_id: str, number: int, total: int, display: str) -> None: ...
+    def agent_status(self, item_id: str, text: str) -> None: ...
     def agent_merging(self, item_id: str) -> None: ...
     def agent_finished(self, item_id: str, *, ok: bool, detail: str) -> None: ...
+    def waiting(self, pending: int, reason: str) -> None: ...
     def note(self, text: str) -> None: ...
     def stop(self) -> None: ...
 
@@ -92,6 +98,13 @@ class _Tracking:
             agent = self.progress.running.get(item_id)
             if agent is not None:
                 agent.step = text
+
+    def _waiting(self, pending: int, reason: str) -> bool:
+        """Record what waits; True when the reason changed (worth a line in plain output)."""
+        with self.lock:
+            changed = reason != self.progress.waiting
+            self.progress.pending, self.progress.waiting = pending, reason
+            return changed
 
     def _finished(self, item_id: str, ok: bool) -> None:
         with self.lock:
@@ -125,8 +138,16 @@ class PlainView(_Tracking):
         self._step(item_id, format_step(number, total, display))
         self.console.detail(f"[{item_id}] {format_step(number, total, display)}")
 
+    def agent_status(self, item_id: str, text: str) -> None:
+        self._step(item_id, text)
+        self.console.detail(f"[{item_id}] {text}")
+
     def agent_merging(self, item_id: str) -> None:
         self._step(item_id, "merging")
+
+    def waiting(self, pending: int, reason: str) -> None:
+        if self._waiting(pending, reason) and reason:
+            self.console.info(f"Map: {plural(pending, 'item')} pending: {reason}")
 
     def agent_finished(self, item_id: str, *, ok: bool, detail: str) -> None:
         self._finished(item_id, ok)
@@ -190,8 +211,14 @@ class RichView(_Tracking):
     def agent_step(self, item_id: str, number: int, total: int, display: str) -> None:
         self._step(item_id, format_step(number, total, display))
 
+    def agent_status(self, item_id: str, text: str) -> None:
+        self._step(item_id, text)
+
     def agent_merging(self, item_id: str) -> None:
         self._step(item_id, "merging into the session")
+
+    def waiting(self, pending: int, reason: str) -> None:
+        self._waiting(pending, reason)
 
     def agent_finished(self, item_id: str, *, ok: bool, detail: str) -> None:
         from rich.text import Text

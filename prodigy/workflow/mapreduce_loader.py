@@ -39,8 +39,12 @@ __all__ = ["LoadedMapReduce", "is_mapreduce_file", "load_any", "load_mapreduce",
 
 @dataclass(frozen=True)
 class LoadedMapReduce:
+    """A MapReduce workflow as read once for a run, with the exact text it came from (a
+    cluster run ships this text, so its pods run what was validated)."""
+
     workflow: MapReduceWorkflow
     warnings: list[str] = field(default_factory=list)
+    text: str = ""
 
 
 def load_any(path: Path) -> LoadedWorkflow | LoadedMapReduce:
@@ -51,7 +55,7 @@ def load_any(path: Path) -> LoadedWorkflow | LoadedMapReduce:
 def parse_any(text: str, path: Path) -> LoadedWorkflow | LoadedMapReduce:
     data, tree = read_document(text, path)
     if is_mapreduce_document(data):
-        return _validate(data, tree, path)
+        return _validate(data, tree, path, text)
     return parse_workflow(text, path)
 
 
@@ -66,7 +70,7 @@ def parse_mapreduce(text: str, path: Path) -> LoadedMapReduce:
     data, tree = read_document(text, path)
     if not is_mapreduce_document(data):
         raise WorkflowFileError(f"{path} is not a MapReduce workflow (it has no `mode: mapreduce`)")
-    return _validate(data, tree, path)
+    return _validate(data, tree, path, text)
 
 
 def is_mapreduce_file(path: Path) -> bool:
@@ -81,7 +85,7 @@ def is_mapreduce_file(path: Path) -> bool:
 _KNOWN = {info.alias or name for name, info in MapReduceDocument.model_fields.items()}
 
 
-def _validate(data: dict[str, Any], tree: Any, path: Path) -> LoadedMapReduce:
+def _validate(data: dict[str, Any], tree: Any, path: Path, text: str) -> LoadedMapReduce:
     warnings: list[str] = []
     kept: dict[str, Any] = {}
     for key, value in data.items():
@@ -102,7 +106,7 @@ def _validate(data: dict[str, Any], tree: Any, path: Path) -> LoadedMapReduce:
     # Work items are outside values too: `${item.field}` pasted into a shell command is shell code.
     return LoadedMapReduce(workflow, warnings + deprecated_step_warnings(tree, path)
                            + _compatibility_warnings(document, data, tree, path)
-                           + unquoted_outside_warnings(tree if tree is not None else data, workflow, path))
+                           + unquoted_outside_warnings(tree if tree is not None else data, workflow, path), text)
 
 
 def _where(tree: Any, loc: Sequence[int | str], path: Path) -> str:

@@ -31,6 +31,7 @@ class RunIdentity:
     prodigy_version: str = __version__
     base_sha: str | None = None
     original_branch: str | None = None
+    phase: str = ""                      # a MapReduce session's phase (setup, map, merge, reduce); "" otherwise
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class RunNames:
     @classmethod
     def for_run(cls, identity: RunIdentity) -> RunNames:
         return cls(
-            job=names.job_name(identity.workflow_name, identity.run_id),
+            job=names.job_name(identity.workflow_name, identity.run_id, phase=identity.phase),
             configmap=names.workflow_configmap_name(identity.run_id),
             secret=names.credentials_secret_name(identity.run_id),
         )

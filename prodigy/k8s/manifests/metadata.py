@@ -25,6 +25,7 @@ LABEL_WORKFLOW: Final = "workflow"
 LABEL_VERSION: Final = "version"
 LABEL_RUN_ID: Final = "prodigy.io/run-id"
 LABEL_SESSION_ID: Final = "prodigy.io/session-id"
+LABEL_PHASE: Final = "prodigy.io/phase"            # MapReduce sessions only: setup, map, merge, reduce
 ANNOTATION_WORKFLOW_FILE: Final = "prodigy.io/workflow-file"
 ANNOTATION_WORKFLOW_NAME: Final = "prodigy.io/workflow-name"
 ANNOTATION_SUBMITTED_BY: Final = "prodigy.io/submitted-by"
@@ -42,13 +43,21 @@ def run_selector(run_id: str) -> str:
 
 
 def run_labels(identity: RunIdentity) -> dict[str, str]:
-    return {
+    labels = {
         LABEL_APP: APP,
         LABEL_WORKFLOW: names.label_value(identity.workflow_name, fallback="workflow"),
         LABEL_VERSION: names.label_value(identity.prodigy_version, fallback="unknown"),
         LABEL_RUN_ID: identity.run_id,
         LABEL_SESSION_ID: names.label_value(identity.session_id),
     }
+    if identity.phase:
+        labels[LABEL_PHASE] = identity.phase
+    return labels
+
+
+def session_selector(session_id: str) -> str:
+    """Label selector for every object of every run of one session (a MapReduce session's phases)."""
+    return f"{PRODIGY_SELECTOR},{LABEL_SESSION_ID}={names.label_value(session_id)}"
 
 
 def run_annotations(inputs: JobSpecInputs) -> dict[str, str]:

@@ -48,8 +48,14 @@ class RunObjects:
 def build_run_objects(inputs: JobSpecInputs) -> RunObjects:
     labels = run_labels(inputs.identity)
     owned: list[Obj] = [build_configmap(inputs)]
-    owned += [with_labels(cm, labels) for cm in inputs.additions.config_maps]
+    owned += [_in_namespace(with_labels(cm, labels), inputs.cluster.namespace) for cm in inputs.additions.config_maps]
     secret = build_secret(inputs)
     if secret is not None:
         owned.append(secret)
     return RunObjects(job=build_job(inputs), owned=tuple(owned))
+
+
+def _in_namespace(obj: Obj, namespace: str) -> Obj:
+    """An extra ConfigMap lives in the run's namespace unless it names its own."""
+    obj["metadata"].setdefault("namespace", namespace)
+    return obj

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prodigy.k8s.logs import LineSplitter
+from prodigy.k8s.streams import give_back
 from prodigy.k8s.manifests.metadata import owned_by
 from prodigy.k8s.transport.manifest import MANIFEST_KEY, TransportManifest
 from prodigy.k8s.transport.podspec import RESULTS_CONTAINER, chunk_configmap_name, manifest_configmap_name
@@ -90,7 +91,7 @@ def collect_result(kube: Kube, namespace: str, pod_name: str, spool_dir: Path, *
     try:
         return receive(_lines(response), spool_dir, on_missing=on_missing)
     finally:
-        response.release_conn()
+        give_back(response)     # the frames may end before the body does
 
 
 def _lines(response: Any) -> Iterator[str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prodigy.errors import ProdigyError
-from prodigy.k8s.transport import podspec
+from prodigy.k8s.transport import podenv
 from prodigy.k8s.transport.checkout import extract_tar_stream, materialize, read_manifest, verified_blocks
 from prodigy.k8s.transport.framing import none_frame
 from prodigy.k8s.transport.manifest import STATE_TAR, TransportError
@@ -30,7 +30,7 @@ from prodigy.k8s.transport.results import (
     EXPORT_ERROR_FILE, RESULT_FILE, Heartbeat, ResultSummary, export_results, read_summary, wait_and_emit, wait_for_result,
 )
 
-CREDENTIALS_DIR = Path(podspec.CREDENTIALS_DIR)
+CREDENTIALS_DIR = Path(podenv.CREDENTIALS_DIR)
 
 
 def fetch_repo(*, to: Path, source_dir: Path | None, remote: bool, state_to: Path | None,
@@ -38,7 +38,7 @@ def fetch_repo(*, to: Path, source_dir: Path | None, remote: bool, state_to: Pat
     started = time.monotonic()
     if remote:
         url = environ["PRODIGY_REPO_URL"]
-        base, branch = environ[podspec.ENV_BASE_SHA], environ[podspec.ENV_SESSION_BRANCH]
+        base, branch = environ[podenv.ENV_BASE_SHA], environ[podenv.ENV_SESSION_BRANCH]
         clone_at(url, base, to, fetch_ref=environ.get("PRODIGY_REPO_FETCH_REF"),
                  credentials_dir=CREDENTIALS_DIR if CREDENTIALS_DIR.is_dir() else None,
                  depth=int(environ.get("PRODIGY_REPO_DEPTH") or 1), branch=branch)
@@ -80,16 +80,16 @@ class AgentSide:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> AgentSide | None:
-        if podspec.ENV_REPO_DIR not in environ:
+        if podenv.ENV_REPO_DIR not in environ:
             return None      # a Job without the transport (older CLI): nothing to export
         return cls(
-            repo_dir=Path(environ[podspec.ENV_REPO_DIR]),
-            base_sha=environ[podspec.ENV_BASE_SHA],
-            branch=environ[podspec.ENV_SESSION_BRANCH],
-            out_dir=Path(environ[podspec.ENV_RESULTS_DIR]),
-            state_dir=Path(environ[podspec.ENV_STATE_DIR]),
-            mode=environ.get(podspec.ENV_REPO_MODE, "bundle"),
-            resuming=environ.get(podspec.ENV_RESUMING) == "true",
+            repo_dir=Path(environ[podenv.ENV_REPO_DIR]),
+            base_sha=environ[podenv.ENV_BASE_SHA],
+            branch=environ[podenv.ENV_SESSION_BRANCH],
+            out_dir=Path(environ[podenv.ENV_RESULTS_DIR]),
+            state_dir=Path(environ[podenv.ENV_STATE_DIR]),
+            mode=environ.get(podenv.ENV_REPO_MODE, "bundle"),
+            resuming=environ.get(podenv.ENV_RESUMING) == "true",
         )
 
     def heartbeat(self) -> Heartbeat:
@@ -146,8 +146,8 @@ def _emit(out_dir: Path, push_from: Path | None, environ: Mapping[str, str],
                 # The workspace is the workflow's: the branch and base come from the pod spec, and
                 # the push runs from a repository of our own (remote.push_from_workspace).
                 push_from_workspace(push_from, environ["PRODIGY_REPO_URL"],
-                                    branch=environ[podspec.ENV_SESSION_BRANCH], head_sha=summary.head_sha,
-                                    base_sha=environ[podspec.ENV_BASE_SHA],
+                                    branch=environ[podenv.ENV_SESSION_BRANCH], head_sha=summary.head_sha,
+                                    base_sha=environ[podenv.ENV_BASE_SHA],
                                     credentials_dir=CREDENTIALS_DIR if CREDENTIALS_DIR.is_dir() else None)
         except TransportError as exc:
             write_line(none_frame(f"the pod could not push its commits: {exc.message}"))

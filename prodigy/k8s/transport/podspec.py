@@ -27,6 +27,17 @@ from prodigy.k8s.manifests.additions import PodAdditions
 from prodigy.k8s.manifests.contract import AGENT
 from prodigy.k8s.manifests.pod import WORKSPACE_VOLUME, container_security_context
 from prodigy.k8s.transport.manifest import MANIFEST_KEY, TransportManifest
+from prodigy.k8s.transport.podenv import CREDENTIALS_DIR as CREDENTIALS_DIR
+from prodigy.k8s.transport.podenv import ENV_BASE_SHA as ENV_BASE_SHA
+from prodigy.k8s.transport.podenv import ENV_REPO_DIR as ENV_REPO_DIR
+from prodigy.k8s.transport.podenv import ENV_REPO_MODE as ENV_REPO_MODE
+from prodigy.k8s.transport.podenv import ENV_RESULTS_DIR as ENV_RESULTS_DIR
+from prodigy.k8s.transport.podenv import ENV_RESUMING as ENV_RESUMING
+from prodigy.k8s.transport.podenv import ENV_SESSION_BRANCH as ENV_SESSION_BRANCH
+from prodigy.k8s.transport.podenv import ENV_STATE_DIR as ENV_STATE_DIR
+from prodigy.k8s.transport.podenv import OUT_DIR as OUT_DIR
+from prodigy.k8s.transport.podenv import REPO_DIR as REPO_DIR
+from prodigy.k8s.transport.podenv import STATE_DIR as STATE_DIR
 
 Obj = dict[str, Any]
 
@@ -40,19 +51,6 @@ PLUMBING_CONTAINERS: Final = frozenset({INIT_CONTAINER, RESULTS_CONTAINER})
 REPO_IN_VOLUME: Final = "prodigy-repo-in"
 REPO_IN_DIR: Final = "/prodigy/repo-in"
 CREDENTIALS_VOLUME: Final = "prodigy-git-credentials"
-CREDENTIALS_DIR: Final = "/prodigy/git-credentials"
-REPO_DIR: Final = f"{AGENT.workdir}/repo"
-OUT_DIR: Final = f"{AGENT.workdir}/out"
-STATE_DIR: Final = f"{AGENT.workdir}/state"
-
-# Env the agent reads to find the checkout and where to export (prodigy/agent.py).
-ENV_REPO_DIR: Final = "PRODIGY_REPO_DIR"
-ENV_BASE_SHA: Final = "PRODIGY_BASE_SHA"
-ENV_SESSION_BRANCH: Final = "PRODIGY_SESSION_BRANCH"
-ENV_RESULTS_DIR: Final = "PRODIGY_RESULTS_DIR"
-ENV_STATE_DIR: Final = "PRODIGY_STATE_DIR"
-ENV_RESUMING: Final = "PRODIGY_RESUMING"        # "true": the init container restored the checkpoint into STATE_DIR
-ENV_REPO_MODE: Final = "PRODIGY_REPO_MODE"
 
 # Both plumbing containers get `resources` (kubernetes.yaml `plumbing_resources`, small by
 # default): emit-results holds one 6 KiB line at a time, fetch-repo unpacks one bundle. Without

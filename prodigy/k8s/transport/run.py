@@ -107,7 +107,8 @@ class RunTransport:
     @classmethod
     def prepare(cls, repo: Path, cluster: ResolvedCluster, *, run_id: str, session_id: str,
                 base_sha: str | None = None, resume_state: Path | None = None,
-                history_from: str | None = None, contact_remote: bool = True) -> RunTransport:
+                history_from: str | None = None, contact_remote: bool = True,
+                extra_tips: tuple[str, ...] = ()) -> RunTransport:
         """Everything that can fail about the repository, before the cluster sees anything.
 
         `base_sha` defaults to HEAD (a new run); a resumed run passes its branch head, the
@@ -115,6 +116,7 @@ class RunTransport:
         (`history_from`), so the pod has the session's commits as a local resume would.
         `contact_remote=False` (`--dry-run`) leaves the git remote alone: remote mode then
         neither lists it nor pushes the base, and the pod would fetch the base by id.
+        `extra_tips`: more commits to ship (bundle mode), see `spool_commit`.
         """
         base = base_sha or gitops.head_sha(repo)
         if base is None:
@@ -142,7 +144,7 @@ class RunTransport:
                 repo, base, branch, spool, max_bytes=settings.max_bundle_mib * MIB,
                 describe_limit=f"repo.max_bundle_mib of cluster {cluster.name!r}",
                 state_dir=resume_state if resume_state is not None and resume_state.is_dir() else None,
-                history_from=history_from)
+                history_from=history_from, extra_tips=extra_tips)
             additions = podspec.bundle_additions(run_id, manifest, image=cluster.image,
                                                  pull_policy=cluster.image_pull_policy,
                                                  resuming=resume_state is not None,
@@ -189,14 +191,17 @@ class RunTransport:
                              labels=labels, manifest=self.manifest, spool_dir=self._spool)
 
     def collect_and_land(self, kube: Kube, session: Session, *, namespace: str, job_name: str,
-                         say: Callable[[str], None] = print) -> ResultSummary | None:
-        """Bring the pod's commits and checkpoint home; None when the pod exported nothing."""
+                         say: Callable[[str], None] = print, state_dest: Path | None = None
+                         ) -> ResultSummary | None:
+        """Bring the pod's commits and checkpoint home; None when the pod exported nothing.
+        ``state_dest``: where the pod's state goes (default: the session's state dir)."""
         return collect_and_land(kube, session, namespace=namespace, job_name=job_name, expected_base=self.base_sha,
-                                remote_url=self.remote_url, say=say)
+                                remote_url=self.remote_url, say=say, state_dest=state_dest)
 
-    def land(self, session: Session, collected: CollectedResult) -> ResultSummary:
+    def land(self, session: Session, collected: CollectedResult, *, state_dest: Path | None = None) -> ResultSummary:
         """Land a result captured from a pod that was being deleted (capture.py)."""
-        return land_result(session, collected, expected_base=self.base_sha, remote_url=self.remote_url)
+        return land_result(session, collected, expected_base=self.base_sha, remote_url=self.remote_url,
+                           state_dest=state_dest)
 
     def close(self) -> None:
         if self._spool is not None:
@@ -220,7 +225,8 @@ def _spool_state_only(spool: Path, base: str, branch: str, state_dir: Path) -> T
 
 
 def collect_and_land(kube: Kube, session: Session, *, namespace: str, job_name: str, expected_base: str,
-                     remote_url: str | None = None, say: Callable[[str], None] = print) -> ResultSummary | None:
+                     remote_url: str | None = None, say: Callable[[str], None] = print,
+                     state_dest: Path | None = None) -> ResultSummary | None:
     """Read the finished pod's result and land it on the session's branch and state dir.
 
     Also the whole of `prodigy cluster collect`: needs only the Job name and the base sha that
@@ -238,17 +244,22 @@ def collect_and_land(kube: Kube, session: Session, *, namespace: str, job_name: 
         if collected is None:
             say("prodigy: the pod returned no commits (it stopped before it could export them)")
             return None
-        return land_result(session, collected, expected_base=expected_base, remote_url=remote_url)
+        return land_result(session, collected, expected_base=expected_base, remote_url=remote_url,
+                           state_dest=state_dest)
 
 
 def land_result(session: Session, collected: CollectedResult, *, expected_base: str,
-                remote_url: str | None = None) -> ResultSummary:
-    """Land a verified result (read after the Job ended, or captured from a pod being deleted)."""
+                remote_url: str | None = None, state_dest: Path | None = None) -> ResultSummary:
+    """Land a verified result (read after the Job ended, or captured from a pod being deleted).
+
+    ``state_dest``: where the pod's state goes instead of the session's state dir (a MapReduce
+    phase, whose state the caller checks and files itself); the placement is then left alone."""
     fetch = None
     if remote_url is not None:
         url = remote_url
         fetch = lambda ref: remote.fetch_pushed_branch(session.repo, url, session.branch, ref)  # noqa: E731
     summary = import_results(session.repo, collected.path, expected_base=expected_base, branch=session.branch,
-                             state_dest=paths.state_dir(session.id), fetch_pushed=fetch)
-    mark_collected(worktrees.load_session(session.id), summary.head_sha)
+                             state_dest=state_dest or paths.state_dir(session.id), fetch_pushed=fetch)
+    if state_dest is None:
+        mark_collected(worktrees.load_session(session.id), summary.head_sha)
     return summary

@@ -134,18 +134,21 @@ def spool_commit(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     state_dir: Path | None = None,
     history_from: str | None = None,
+    extra_tips: tuple[str, ...] = (),
 ) -> TransportManifest:
     """Write the chunks for `base_sha` (and optionally a checkpoint dir) plus manifest.json to `out_dir`.
 
     `history_from` (a resumed session's first base) also sends the commits history_from..base_sha,
     so the pod sees the session's whole history as a local resume would; the tree sent in full is
-    history_from's, and the session's commits add only what they changed.
+    history_from's, and the session's commits add only what they changed. `extra_tips` are more
+    commits descending from history_from to send the same way (a MapReduce agent's branch, for
+    the pod that resolves its merge conflict).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     budget = _Budget(max_bytes, describe_limit)
     pack_writer = ChunkWriter(out_dir, REPO_PACK, chunk_bytes=chunk_bytes, first_index=0, budget=budget)
     with _discard_on_error(pack_writer):
-        _stream_pack(repo, base_sha, pack_writer, history_from=history_from)
+        _stream_pack(repo, base_sha, pack_writer, history_from=history_from, extra_tips=extra_tips)
     files = [pack_writer.finish()]
     if state_dir is not None:
         state_writer = ChunkWriter(out_dir, STATE_TAR, chunk_bytes=chunk_bytes,
@@ -168,15 +171,18 @@ def _discard_on_error(writer: ChunkWriter) -> Iterator[None]:
         raise
 
 
-def _stream_pack(repo: Path, sha: str, sink: ChunkWriter, *, history_from: str | None = None) -> None:
+def _stream_pack(repo: Path, sha: str, sink: ChunkWriter, *, history_from: str | None = None,
+                 extra_tips: tuple[str, ...] = ()) -> None:
     # rev-list's "<oid> <path>" lines feed pack-objects directly; the paths guide its delta search.
-    if history_from is None or history_from == sha:
+    first = history_from or sha
+    tips = tuple(tip for tip in (sha, *extra_tips) if tip != first)
+    if not tips:
         listing = ["git", "rev-list", "--objects", "--no-walk", "--end-of-options", sha]
     else:
-        # The first base with its full tree, then what the session's commits added on top of it.
-        listing = ["sh", "-c", 'git rev-list --objects --no-walk --end-of-options "$1" && '
-                   'git rev-list --objects --end-of-options "$2" "^$1"',
-                   "rev-list", history_from, sha]
+        # The first base with its full tree, then what the later commits added on top of it.
+        listing = ["sh", "-c", 'first=$1; shift; git rev-list --objects --no-walk --end-of-options "$first" && '
+                   'git rev-list --objects --end-of-options "$@" "^$first"',
+                   "rev-list", first, *tips]
     rev_list = subprocess.Popen(
         listing, cwd=repo,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,

@@ -12,6 +12,7 @@ step to continue from (after an interrupt) and the variables captured so far.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,11 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from prodigy.errors import Interrupted, ProdigyError
+from prodigy.local.process_scope import ProcessScope
 from prodigy.local.steps import StepContext, StepFailed, execute_step
 from prodigy.ui.console import Console
+from prodigy.workflow.interpolate import interpolate
+from prodigy.workflow.mapreduce_vars import item_variables
 from prodigy.workflow.model import Step
+from prodigy.workflow.variables import standard_variables
 
-__all__ = ["AgentEnd", "AgentOutcome", "AgentRequest", "run_agent"]
+__all__ = ["AgentEnd", "AgentOutcome", "AgentRequest", "agent_deadline", "agent_env", "agent_variables", "run_agent"]
 
 # An agent's output as `${map.results[N].output}` is capped; its log file keeps everything.
 OUTPUT_LIMIT = 64 * 1024
@@ -61,6 +66,35 @@ class AgentRequest:
     test_mode: bool = False
     secrets: tuple[str, ...] = ()
     home: Path | None = None
+
+
+def agent_variables(base: Mapping[str, object], *, workdir: Path, workflow_env: Mapping[str, str], item: object,
+                    number: int, total: int, resumed: Mapping[str, object] | None = None) -> dict[str, object]:
+    """What an agent's steps see: setup's variables and ${ARG}, what it captured before an
+    interrupt, the standard variables of its checkout, and ``${item...}``."""
+    return {**base, **(resumed or {}),
+            **standard_variables(project_root=workdir, worktree=workdir, env=dict(workflow_env)),
+            **item_variables(item, index=number, total=total)}
+
+
+def agent_env(environ: Mapping[str, str], *, session_id: str, workflow_env: Mapping[str, str],
+              variables: Mapping[str, object], the_id: str, branch: str) -> dict[str, str]:
+    """An agent's environment, on this machine or in its pod alike."""
+    return {**environ, "PRODIGY_AUTOMATION": "true", "PRODIGY_SESSION_ID": session_id,
+            **{key: interpolate(value, variables) for key, value in workflow_env.items()},
+            "PRODIGY_ITEM_ID": the_id, "PRODIGY_WORKTREE": branch.removeprefix("prodigy-")}
+
+
+def agent_deadline(scope: ProcessScope, seconds: int | None, the_id: str) -> threading.Timer | None:
+    """Stop the agent's processes after ``seconds`` (`agent_timeout_secs`): its step fails."""
+    if not seconds:
+        return None
+    error = StepFailed(f"Agent {the_id} timed out after {seconds} seconds (agent_timeout_secs)",
+                       step=f"{the_id} (timed out)")
+    timer = threading.Timer(seconds, scope.stop, args=(error,))
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def run_agent(request: AgentRequest, *, on_step: Callable[[int, int, Step], None],

@@ -13,60 +13,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from pathlib import Path
 
 from prodigy import paths
 from prodigy.errors import UsageError
 from prodigy.execution import RunEnd
 from prodigy.local.claude import claude_available
-from prodigy.local.events import EventLog
-from prodigy.local.mapreduce import layout
-from prodigy.local.mapreduce.journal import JobStore
-from prodigy.local.mapreduce.phases import Limits, PhaseRun, run_phases
+from prodigy.events import EventLog
+from prodigy.mapreduce import layout
+from prodigy.mapreduce.journal import JobStore
+from prodigy.local.mapreduce.phases import PhaseRun, run_phases
+from prodigy.mapreduce.limits import MODE_KEY, Limits, resolve_limits
+from prodigy.mapreduce.request import MapReduceRequest
 from prodigy.local.signals import interrupts_raise
 from prodigy.options import test_mode
 from prodigy.repo import worktrees
 from prodigy.repo.worktrees import Session, SessionStatus
 from prodigy.ui import format as fmt
 from prodigy.ui.console import Console
-from prodigy.workflow.mapreduce import MapReduceWorkflow, resolve_count
+from prodigy.workflow.mapreduce import MapReduceWorkflow
 from prodigy.workflow.mapreduce_plan import format_mapreduce_plan
 from prodigy.workflow.result import ExecutionResult
 
-__all__ = ["MODE_KEY", "MapReduceExecutor", "MapReduceRequest", "is_mapreduce_session", "require_claude",
-           "resolve_limits"]
-
-MODE_KEY = "mode"      # recorded in the session metadata's extra fields: "mapreduce"
-
-
-@dataclass(frozen=True)
-class MapReduceRequest:
-    """One MapReduce run, as the application layer decided it (read once, checked)."""
-
-    workflow: MapReduceWorkflow
-    workflow_path: Path
-    repo: Path
-    original_branch: str
-    args: tuple[str, ...]
-    verbosity: int
-    environ: Mapping[str, str]
-    uncommitted: tuple[str, ...] = ()
-
-
-def resolve_limits(workflow: MapReduceWorkflow, environ: Mapping[str, str]) -> Limits:
-    """The counts the file gives as numbers or variables (workflow env first, then the environment)."""
-    lookup = {**environ, **workflow.all_env}
-    try:
-        return Limits(
-            max_parallel=resolve_count(workflow.map.max_parallel, lookup, what="map.max_parallel"),
-            agent_timeout=resolve_count(workflow.map.agent_timeout, lookup, what="map.agent_timeout_secs")
-            if workflow.map.agent_timeout else None,
-            setup_timeout=resolve_count(workflow.setup.timeout, lookup, what="setup.timeout")
-            if workflow.setup is not None and workflow.setup.timeout else None)
-    except ValueError as error:
-        where = f"{workflow.source}: " if workflow.source else ""
-        raise UsageError(f"{where}{error}") from None
+__all__ = ["MapReduceExecutor", "MapReduceRequest", "require_claude"]
 
 
 def require_claude(workflow: MapReduceWorkflow, environ: Mapping[str, str]) -> None:
@@ -74,10 +42,6 @@ def require_claude(workflow: MapReduceWorkflow, environ: Mapping[str, str]) -> N
         raise UsageError("Claude CLI is not available. Please install it first.",
                          hint="this workflow has claude: steps; install Claude Code "
                               "(npm install -g @anthropic-ai/claude-code) and make sure `claude` is on PATH")
-
-
-def is_mapreduce_session(session: Session) -> bool:
-    return session.metadata.extra.get(MODE_KEY) == "mapreduce"
 
 
 class MapReduceExecutor:
@@ -98,10 +62,7 @@ class MapReduceExecutor:
         return interrupts_raise()
 
     def prepare(self, *, dry_run: bool = False) -> None:
-        limits = resolve_limits(self.request.workflow, self.request.environ)
-        if self._max_parallel is not None:
-            limits = Limits(self._max_parallel, limits.agent_timeout, limits.setup_timeout)
-        self._limits = limits
+        self._limits = resolve_limits(self.request.workflow, self.request.environ).with_max_parallel(self._max_parallel)
         require_claude(self.request.workflow, self.request.environ)
 
     def dry_run(self) -> str:

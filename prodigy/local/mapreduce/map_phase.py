@@ -27,38 +27,45 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
 from prodigy.errors import EXIT_SIGINT, GitError, Interrupted
-from prodigy.local.events import EventLog
-from prodigy.local.mapreduce import layout
-from prodigy.local.mapreduce.agent import AgentEnd, AgentOutcome, AgentRequest, run_agent
-from prodigy.local.mapreduce.dlq import DeadLetterStore
-from prodigy.local.mapreduce.journal import ItemState, ItemStatus, JobStore
-from prodigy.local.merge import merge_branch_here
+from prodigy.events import EventLog
+from prodigy.local.mapreduce.agent import (
+    AgentEnd,
+    AgentOutcome,
+    AgentRequest,
+    agent_deadline,
+    agent_env,
+    agent_variables,
+    run_agent,
+)
+from prodigy.local.merge import claude_resolver
 from prodigy.local.process_scope import ProcessScope, stop_all
-from prodigy.local.steps import StepFailed
+from prodigy.mapreduce import layout
+from prodigy.mapreduce.dlq import DeadLetterStore
+from prodigy.mapreduce.journal import ItemState, ItemStatus, JobStore
+from prodigy.mapreduce.ledger import MERGE_STEP, MapBook
+from prodigy.mapreduce.merging import merge_agent
 from prodigy.repo import agents as agent_worktrees
 from prodigy.repo import git
 from prodigy.repo.agents import AgentWorktree
 from prodigy.repo.worktrees import Session
 from prodigy.ui.console import Console
-from prodigy.ui.format import format_duration, plural
+from prodigy.ui.format import plural
 from prodigy.ui.mapreduce_view import MapView
-from prodigy.workflow.interpolate import interpolate
-from prodigy.workflow.mapreduce import ErrorPolicy, ItemFailure
-from prodigy.workflow.mapreduce_vars import item_id, item_label, item_variables
+from prodigy.workflow.mapreduce import ErrorPolicy
+from prodigy.workflow.mapreduce_vars import item_label
 from prodigy.workflow.model import Step
-from prodigy.workflow.variables import standard_variables
 
 __all__ = ["MapOutcome", "MapRun", "run_map"]
 
 # How often the main thread wakes up while agents run (signals are handled between waits).
 POLL_SECONDS = 0.25
-MERGE_STEP = "merge into the session"
 
 
 @dataclass(frozen=True)
@@ -87,12 +94,17 @@ class MapRun:
     # `dlq retry` in a new session runs a few items of an earlier one: their numbers there.
     original_indexes: Sequence[int] | None = None
 
+    @cached_property
+    def book(self) -> MapBook:
+        """Where each item's end is recorded (journal, dead-letter queue, events, view)."""
+        return MapBook(session=self.session, store=self.store, dlq=self.dlq, events=self.events, view=self.view,
+                       policy=self.policy, items=self.items, original_indexes=self.original_indexes)
+
     def number(self, index: int) -> int:
-        """The item's number as the user knows it (``item_<number>``)."""
-        return self.original_indexes[index] if self.original_indexes is not None else index
+        return self.book.number(index)
 
     def item_id(self, index: int) -> str:
-        return item_id(self.number(index))
+        return self.book.item_id(index)
 
 
 @dataclass(frozen=True)
@@ -224,16 +236,12 @@ def _attempt(run: MapRun, shared: _Shared, index: int, state: ItemState, attempt
         return _fail(run, index, attempt, f"could not create the agent worktree: {error.message}", None,
                      log_path, None, 0.0)
     start_step = state.next_step if resume and reused else 0
-    variables: dict[str, object] = {
-        **run.base_variables,
-        **(state.variables if resume and reused else {}),
-        **standard_variables(project_root=agent.path, worktree=agent.path, env=run.workflow_env),
-        **item_variables(item, index=run.number(index), total=len(run.items)),
-    }
-    store.record("started", index, attempt=attempt, base=base, next_step=start_step, worktree=str(agent.path))
-    run.events.emit("agent_started", item_id=the_id, attempt=attempt, worktree=str(agent.path))
-    run.view.agent_started(the_id, item_label(item), attempt)
-    timer = _start_timer(run, scope, the_id)
+    variables = agent_variables(run.base_variables, workdir=agent.path, workflow_env=run.workflow_env, item=item,
+                                number=run.number(index), total=len(run.items),
+                                resumed=state.variables if resume and reused else None)
+    run.book.started(index, attempt=attempt, base=base, where=str(agent.path), label=item_label(item),
+                     next_step=start_step)
+    timer = agent_deadline(scope, run.agent_timeout, the_id)
     try:
         outcome = run_agent(
             AgentRequest(steps=run.steps, workdir=agent.path, env=_agent_env(run, agent, the_id, variables),
@@ -257,21 +265,9 @@ def _attempt(run: MapRun, shared: _Shared, index: int, state: ItemState, attempt
                  outcome.duration, output=outcome.output)
 
 
-def _start_timer(run: MapRun, scope: ProcessScope, the_id: str) -> threading.Timer | None:
-    if not run.agent_timeout:
-        return None
-    error = StepFailed(f"Agent {the_id} timed out after {run.agent_timeout} seconds (agent_timeout_secs)",
-                       step=f"{the_id} (timed out)")
-    timer = threading.Timer(run.agent_timeout, scope.stop, args=(error,))
-    timer.daemon = True
-    timer.start()
-    return timer
-
-
 def _agent_env(run: MapRun, agent: AgentWorktree, the_id: str, variables: Mapping[str, object]) -> dict[str, str]:
-    return {**run.environ, "PRODIGY_AUTOMATION": "true", "PRODIGY_SESSION_ID": run.session.id,
-            **{key: interpolate(value, variables) for key, value in run.workflow_env.items()},
-            "PRODIGY_ITEM_ID": the_id, "PRODIGY_WORKTREE": agent.branch.removeprefix("prodigy-")}
+    return agent_env(run.environ, session_id=run.session.id, workflow_env=run.workflow_env, variables=variables,
+                     the_id=the_id, branch=agent.branch)
 
 
 def _on_step(run: MapRun, the_id: str, number: int, total: int, step: Step) -> None:
@@ -286,61 +282,28 @@ def _succeeded(run: MapRun, shared: _Shared, index: int, attempt: int, agent: Ag
         commits = [commit.sha for commit in git.commits_between(agent.path, base, head)] if head != base else []
     else:        # every step ran in this run, and each one counted its commits
         commits = list(outcome.commits)
-    if commits:
-        run.view.agent_merging(the_id)
+    resolve = claude_resolver(console, run.environ, run.verbosity)
+    # Only an agent kept from an interrupted run can have been merged already (before a crash).
+    state = run.book.merged_or_kept(
+        index, attempt=attempt, branch=agent.branch, commits=commits, output=outcome.output,
+        duration=outcome.duration, lock=shared.git_lock, log=log_path, worktree=agent.path,
+        next_step=outcome.next_step,
+        merge=lambda: merge_agent(session, agent.branch, the_id, console, resolve, check_merged=reused))
+    if state.status is ItemStatus.SUCCEEDED:
+        # The files go first, outside the lock; the registration and the branch need it.
+        admin = agent_worktrees.remove_files(agent)
         with shared.git_lock:
-            try:
-                # Only an agent kept from an interrupted run can have been merged already (before a crash).
-                if reused and git.is_ancestor(session.path, agent.branch, "HEAD"):
-                    console.info(f"{agent.branch} is already merged into {session.branch}")
-                else:
-                    merge_branch_here(session.path, agent.branch, session.branch, console, run.environ,
-                                      run.verbosity, message=f"Merge agent {the_id} ({agent.branch})")
-            except Interrupted as error:
-                git.merge_abort(session.path)
-                return _interrupted(run, index, outcome.next_step, error.message)
-            except GitError as error:
-                git.merge_abort(session.path)
-                return _fail(run, index, attempt, f"could not merge into the session worktree: {error.message}",
-                             MERGE_STEP, log_path, agent, outcome.duration, output=outcome.output)
-            run.store.record("succeeded", index, merged=True, commits=commits, output=outcome.output,
-                             duration=round(outcome.duration, 3))
-    else:
-        run.store.record("succeeded", index, merged=False, commits=[], output=outcome.output,
-                         duration=round(outcome.duration, 3))
-    # The files go first, outside the lock; the registration and the branch need it.
-    admin = agent_worktrees.remove_files(agent)
-    with shared.git_lock:
-        agent_worktrees.unregister(session.repo, admin)
-        shared.done_branches.append(agent.branch)
-    run.dlq.remove(the_id)
-    run.events.emit("agent_completed", item_id=the_id, commits=len(commits), merged=bool(commits))
-    detail = (f"merged {plural(len(commits), 'commit')}" if commits else "done, no commits") + \
-        f" in {format_duration(outcome.duration)}"
-    run.view.agent_finished(the_id, ok=True, detail=detail)
-    return ItemState(index, ItemStatus.SUCCEEDED, attempt=attempt, merged=bool(commits), commits=tuple(commits),
-                     output=outcome.output, duration=outcome.duration)
+            agent_worktrees.unregister(session.repo, admin)
+            shared.done_branches.append(agent.branch)
+    return state
 
 
 def _interrupted(run: MapRun, index: int, next_step: int, error: str | None) -> ItemState:
-    run.store.record("interrupted", index, next_step=next_step, error=error)
-    run.events.emit("agent_interrupted", item_id=run.item_id(index), next_step=next_step)
-    return replace(run.store.item_states(len(run.items))[index])
+    return run.book.interrupted(index, next_step, error)
 
 
 def _fail(run: MapRun, index: int, attempt: int, error: str, step: str | None, log_path: Path,
           agent: AgentWorktree | None, duration: float, *, output: str = "") -> ItemState:
-    the_id = run.item_id(index)
-    to_dlq = run.policy.on_item_failure is not ItemFailure.SKIP
-    if to_dlq:
-        run.dlq.add_failure(item_id=the_id, index=run.number(index), item=run.items[index], attempt=attempt,
-                            error=error, step=step, log=log_path, worktree=agent.path if agent else None,
-                            branch=agent.branch if agent else None)
-    run.store.record("failed", index, error=error, step=step, duration=round(duration, 3), output=output,
-                     in_dlq=to_dlq)
-    run.events.emit("agent_failed", item_id=the_id, attempt=attempt, step=step, error=error)
-    first_line = error.strip().splitlines()[0] if error.strip() else "failed"
-    where = f" at {step}" if step else ""
-    run.view.agent_finished(the_id, ok=False, detail=f"failed{where}: {first_line} (log: {log_path})")
-    return ItemState(index, ItemStatus.FAILED, attempt=attempt, error=error, failed_step=step, output=output,
-                     duration=duration, in_dlq=to_dlq)
+    return run.book.failed(index, attempt=attempt, error=error, step=step, log=log_path,
+                           worktree=agent.path if agent else None, branch=agent.branch if agent else None,
+                           duration=duration, output=output)

@@ -26,13 +26,15 @@ from pathlib import Path
 from prodigy.errors import EXIT_FAILURE, EXIT_OK, WorkflowFailed
 from prodigy.local import checkpoints
 from prodigy.local.env_resolve import EnvValueError, resolve_computed_env
-from prodigy.local.events import EventLog
+from prodigy.events import EventLog
 from prodigy.local.executor import ExecutionRequest, execute
-from prodigy.local.mapreduce import layout
-from prodigy.local.mapreduce.dlq import DeadLetterStore
-from prodigy.local.mapreduce.inputs import load_items
-from prodigy.local.mapreduce.journal import ItemState, ItemStatus, JobHeader, JobStore, Phase
+from prodigy.local.mapreduce.inputs import LoadedItems, load_items
 from prodigy.local.mapreduce.map_phase import MapRun, run_map
+from prodigy.mapreduce import layout
+from prodigy.mapreduce.dlq import DeadLetterStore
+from prodigy.mapreduce.journal import ItemState, JobHeader, JobStore, Phase
+from prodigy.mapreduce.limits import Limits
+from prodigy.mapreduce.summary import announce_selection, arg_variables, enter_map, reduce_variables, report_map
 from prodigy.local.process_scope import ProcessScope
 from prodigy.local.steps import StepFailed
 from prodigy.repo import git
@@ -41,24 +43,14 @@ from prodigy.ui.console import Console
 from prodigy.ui.format import plural
 from prodigy.ui.mapreduce_view import choose_view
 from prodigy.workflow.mapreduce import MapReduceWorkflow
-from prodigy.workflow.mapreduce_vars import AgentResult, item_id, map_variables
 from prodigy.workflow.model import Step
 from prodigy.workflow.result import ExecutionResult, ExecutionStatus
 
-__all__ = ["Limits", "PhaseRun", "build_map_run", "completed_result", "phase_result", "quiet_git", "report_map",
-           "run_phases", "setup_variables_of"]
+__all__ = ["PhaseRun", "PhaseSteps", "build_map_run", "completed_result", "phase_result", "quiet_git",
+           "run_phase_steps", "run_phases", "select_items_here", "setup_variables_of"]
 
 # Variables every phase sets for itself; what setup leaves behind for map and reduce is the rest.
 _PER_PHASE = frozenset({"PROJECT_ROOT", "WORKTREE", "ITERATION", "SESSION_ID"})
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The workflow's counts, resolved (they may name variables) before anything is created."""
-
-    max_parallel: int
-    agent_timeout: int | None = None
-    setup_timeout: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +101,7 @@ def run_phases(run: PhaseRun) -> ExecutionResult:
         if outcome.interrupted is not None:
             return _result(run, started, counts, ExecutionStatus.INTERRUPTED, outcome.interrupted.exit_code,
                            outcome.interrupted.message, "map phase")
-        report_map(run, outcome.states, header)
+        report_map(run.console, outcome.states, header, session.id)
         if outcome.stop_reason is not None:
             return _result(run, started, counts, ExecutionStatus.FAILED, EXIT_FAILURE,
                            f"Map phase stopped: {outcome.stop_reason}", "map phase")
@@ -119,9 +111,7 @@ def run_phases(run: PhaseRun) -> ExecutionResult:
         counts.items(store.item_states(header.total))
     if header.phase is Phase.REDUCE:
         if workflow.reduce:
-            states = store.item_states(header.total)
-            variables = {**header.setup_variables, **map_variables(_agent_results(states, store.load_items()),
-                                                                    header.total)}
+            variables = reduce_variables(header, store.item_states(header.total), store.load_items())
             result = _run_steps(run, "reduce", workflow.reduce, store.directory / "reduce", variables)
             counts.add(result)
             if result.status is not ExecutionStatus.COMPLETED:
@@ -146,23 +136,51 @@ class _Counts:
 
 def _run_steps(run: PhaseRun, phase: str, steps: tuple[Step, ...], state_dir: Path,
                variables: Mapping[str, object], *, timeout: int | None = None) -> ExecutionResult:
-    previous = checkpoints.load_latest(state_dir)
+    return run_phase_steps(PhaseSteps(run.workflow, phase, steps, workdir=run.session.path, session_id=run.session.id,
+                                      state_dir=state_dir, variables=variables, args=run.args, environ=run.environ,
+                                      verbosity=run.verbosity, home=run.home, timeout=timeout),
+                           run.console, run.events)
+
+
+@dataclass(frozen=True)
+class PhaseSteps:
+    """Setup's or reduce's steps, to run in ``workdir`` (the session worktree, or a pod's checkout)."""
+
+    workflow: MapReduceWorkflow
+    phase: str
+    steps: tuple[Step, ...]
+    workdir: Path
+    session_id: str
+    state_dir: Path
+    variables: Mapping[str, object]
+    args: tuple[str, ...] = ()
+    environ: Mapping[str, str] | None = None
+    verbosity: int = 0
+    home: Path | None = None
+    timeout: int | None = None
+
+
+def run_phase_steps(spec: PhaseSteps, console: Console, events: EventLog) -> ExecutionResult:
+    """The steps of one phase through the standard engine, checkpointed in ``spec.state_dir``: a
+    phase that stopped continues at its step, one that ran to the end is not run again."""
+    phase, steps = spec.phase, spec.steps
+    previous = checkpoints.load_latest(spec.state_dir)
     if previous is not None and previous.finished and previous.status is checkpoints.CheckpointStatus.COMPLETED:
         # Resumed after the phase had run to the end (the session stopped later): nothing to redo.
-        run.console.info(f"{phase.capitalize()} phase: already done")
-        head = git.head_sha(run.session.path)
+        console.info(f"{phase.capitalize()} phase: already done")
+        head = git.head_sha(spec.workdir)
         return ExecutionResult(ExecutionStatus.COMPLETED, EXIT_OK, len(previous.completed_steps), len(steps), 0, 0.0,
                                previous.base_sha, head)
     resume = previous is not None
-    run.console.info(f"{phase.capitalize()} phase ({plural(len(steps), 'step')}) in {run.session.path}"
-                     + (" — continuing" if resume else ""))
-    run.events.emit(f"{phase}_phase_started", steps=len(steps), resume=resume)
+    console.info(f"{phase.capitalize()} phase ({plural(len(steps), 'step')}) in {spec.workdir}"
+                 + (" — continuing" if resume else ""))
+    events.emit(f"{phase}_phase_started", steps=len(steps), resume=resume)
     request = ExecutionRequest(
-        workflow=run.workflow.phase_workflow(phase, steps), workdir=run.session.path, state_dir=state_dir,
-        session_id=run.session.id, args=run.args, resume=resume, environ=run.environ, verbosity=run.verbosity,
-        home=run.home, events=run.events, extra_variables=dict(variables))
-    with _phase_deadline(timeout, phase):
-        return execute(request, run.console)
+        workflow=spec.workflow.phase_workflow(phase, steps), workdir=spec.workdir, state_dir=spec.state_dir,
+        session_id=spec.session_id, args=spec.args, resume=resume, environ=spec.environ, verbosity=spec.verbosity,
+        home=spec.home, events=events, extra_variables=dict(spec.variables))
+    with _phase_deadline(spec.timeout, phase):
+        return execute(request, console)
 
 
 @contextmanager
@@ -193,26 +211,24 @@ def setup_variables_of(state_dir: Path) -> dict[str, object]:
 
 
 def _select_items(run: PhaseRun, store: JobStore, header: JobHeader) -> JobHeader:
-    workflow, session = run.workflow, run.session
+    session = run.session
     captured = setup_variables_of(store.directory / "setup")
-    variables: dict[str, object] = {**run.environ, **workflow.all_env, **captured}
-    env = {**run.environ, "PRODIGY_AUTOMATION": "true", **workflow.all_env}
-    loaded = load_items(workflow.map, workdir=session.path, env=env, variables=variables)
-    lines = loaded.describe(workflow.map)
-    for line in lines:
-        run.console.info(f"Map: {line}")
+    loaded = select_items_here(run.workflow, workdir=session.path, environ=run.environ, captured=captured)
+    lines = loaded.describe(run.workflow.map)
     selection = loaded.selection
-    if selection.selected == 0 and selection.found:
-        run.console.warn(f"no work items selected: {selection.found} found, 0 left after "
-                         + "; ".join(lines[1:]) + " — the map phase has nothing to do")
-    elif selection.found == 0:
-        run.console.warn(f"the map input ({loaded.source}) has no work items; the map phase has nothing to do")
-    store.save_items(loaded.items)
+    announce_selection(run.console, lines, found=selection.found, selected=selection.selected, source=loaded.source)
     base = git.head_sha(session.path)
     assert base is not None
     run.events.emit("items_selected", found=selection.found, selected=selection.selected, source=loaded.source)
-    return store.save_header(replace(header, phase=Phase.MAP, map_base_sha=base, total=len(loaded.items),
-                                     selection=tuple(lines), setup_variables=captured))
+    return enter_map(store, header, loaded.items, lines, base=base, captured=captured)
+
+
+def select_items_here(workflow: MapReduceWorkflow, *, workdir: Path, environ: Mapping[str, str],
+                      captured: Mapping[str, object]) -> LoadedItems:
+    """Read `map.input` in ``workdir`` (after setup) and select the items; raises WorkflowFailed."""
+    variables: dict[str, object] = {**environ, **workflow.all_env, **captured}
+    env = {**environ, "PRODIGY_AUTOMATION": "true", **workflow.all_env}
+    return load_items(workflow.map, workdir=workdir, env=env, variables=variables)
 
 
 def build_map_run(run: PhaseRun, store: JobStore, header: JobHeader, items: list[object],
@@ -231,42 +247,12 @@ def build_map_run(run: PhaseRun, store: JobStore, header: JobHeader, items: list
         session=session, store=store, dlq=dlq, items=items, steps=workflow.map.agent_steps,
         base_sha=base, max_parallel=run.limits.max_parallel, environ={**run.environ, **git_settings},
         workflow_env={**workflow.all_env, **computed},
-        base_variables={**_arg_variables(run.args), **header.setup_variables},
+        base_variables={**arg_variables(run.args), **header.setup_variables},
         policy=workflow.error_policy,
         console=run.console, view=choose_view(run.console), events=run.events, agent_timeout=run.limits.agent_timeout,
         verbosity=run.verbosity, test_mode=run.test_mode,
         secrets=(*(value for value in workflow.secrets.values() if len(value) >= 4), *hidden), home=run.home,
         original_indexes=header.original_indexes)
-
-
-def _arg_variables(args: tuple[str, ...]) -> dict[str, object]:
-    if not args:
-        return {}
-    return {"ARG": args[0], **{f"ARG_{number}": word for number, word in enumerate(args[0].split(), start=1)}}
-
-
-def report_map(run: PhaseRun, states: list[ItemState], header: JobHeader) -> None:
-    succeeded = sum(1 for state in states if state.status is ItemStatus.SUCCEEDED)
-    failed = [state for state in states if state.status is ItemStatus.FAILED]
-    merged = sum(1 for state in states if state.merged)
-    line = f"Map phase: {succeeded} of {plural(len(states), 'item')} succeeded ({merged} merged)"
-    if failed:
-        queued = sum(1 for state in failed if state.in_dlq)
-        line += f", {len(failed)} failed"
-        run.console.info(line)
-        if queued:
-            owner = header.retry_of or run.session.id
-            run.console.warn(f"{plural(queued, 'failed item')} in the dead-letter queue: "
-                             f"prodigy dlq list {owner}  (retry with: prodigy dlq retry {owner})")
-        return
-    run.console.info(line)
-
-
-def _agent_results(states: list[ItemState], items: list[object]) -> list[AgentResult]:
-    return [AgentResult(item_id=item_id(state.index), success=state.status is ItemStatus.SUCCEEDED,
-                        output=state.output, error=state.error, commits=state.commits, duration=state.duration,
-                        item=items[state.index] if state.index < len(items) else None)
-            for state in states if state.finished]
 
 
 def _result(run: PhaseRun, started: float, counts: _Counts, status: ExecutionStatus, exit_code: int,

@@ -21,22 +21,22 @@ from pathlib import Path
 from prodigy import paths
 from prodigy.errors import EXIT_FAILURE, UsageError
 from prodigy.execution import RunEnd
-from prodigy.local.events import EventLog
-from prodigy.local.mapreduce import layout
-from prodigy.local.mapreduce.dlq import DeadLetter, DeadLetterQueue, DeadLetterStore
-from prodigy.local.mapreduce.executor import MODE_KEY, require_claude, resolve_limits
-from prodigy.local.mapreduce.journal import JobHeader, JobStore, Phase
+from prodigy.events import EventLog
+from prodigy.mapreduce import layout
+from prodigy.mapreduce.dlq import DeadLetter, DeadLetterQueue, DeadLetterStore
+from prodigy.local.mapreduce.executor import require_claude
+from prodigy.mapreduce.journal import JobHeader, JobStore, Phase
 from prodigy.local.mapreduce.map_phase import run_map
 from prodigy.local.mapreduce.phases import (
-    Limits,
     PhaseRun,
     build_map_run,
     completed_result,
     phase_result,
     quiet_git,
-    report_map,
     run_phases,
 )
+from prodigy.mapreduce.limits import MODE_KEY, Limits, resolve_limits
+from prodigy.mapreduce.summary import report_map
 from prodigy.local.signals import interrupts_raise
 from prodigy.repo import agents, git, worktrees
 from prodigy.repo.worktrees import Session, SessionStatus
@@ -85,9 +85,7 @@ class DeadLetterRetry:
         return interrupts_raise()
 
     def prepare(self, *, dry_run: bool = False) -> None:
-        limits = resolve_limits(self.workflow, self.environ)
-        self._limits = limits if self._max_parallel is None else Limits(self._max_parallel, limits.agent_timeout,
-                                                                        limits.setup_timeout)
+        self._limits = resolve_limits(self.workflow, self.environ).with_max_parallel(self._max_parallel)
         require_claude(self.workflow, self.environ)
         if self._plan.session is not None:
             header = JobStore(layout.state_dir(self._plan.session.id)).load_header()
@@ -155,7 +153,7 @@ class DeadLetterRetry:
         if outcome.interrupted is not None:
             return phase_result(run, ExecutionStatus.INTERRUPTED, outcome.interrupted.exit_code,
                                 outcome.interrupted.message, "map phase (dlq retry)")
-        report_map(run, [outcome.states[index] for index in indexes], header)
+        report_map(run.console, [outcome.states[index] for index in indexes], header, session.id)
         if header.phase is Phase.DONE:
             return completed_result(run)
         return phase_result(run, ExecutionStatus.FAILED, EXIT_FAILURE,

@@ -127,11 +127,11 @@ def test_validate_accepts_a_mapreduce_file_and_names_a_misspelt_key(run_prodigy:
     assert "typo.yml:7" in bad.stderr and "did you mean `reduce`?" in bad.stderr
 
 
-def test_cluster_runs_of_mapreduce_files_are_refused_before_anything_happens(
+def test_a_cluster_run_of_a_mapreduce_file_naming_an_unknown_cluster_is_refused_before_anything_happens(
         run_prodigy: RunProdigy, repo: Path, prodigy_home: Path) -> None:
     result = run_prodigy("cook", str(MAPREDUCE / "three-files.yml"), "--cluster", "dev", "-y")
     assert result.exit_code == 2
-    assert "MapReduce workflows cannot run on a cluster yet" in result.stderr
+    assert "unknown cluster 'dev'" in result.stderr
     assert not (prodigy_home / "worktrees").exists()
 
 

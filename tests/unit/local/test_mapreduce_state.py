@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 
 from prodigy.errors import Interrupted
-from prodigy.local.mapreduce.dlq import DeadLetterStore
-from prodigy.local.mapreduce.journal import ItemStatus, JobHeader, JobStore, Phase, replay
+from prodigy.mapreduce.dlq import DeadLetterStore
+from prodigy.mapreduce.journal import ItemStatus, JobHeader, JobStore, Phase, replay
 from prodigy.local.process_scope import ProcessScope, stop_all
 from prodigy.local.shell import run_shell
 from prodigy.ui.console import Console

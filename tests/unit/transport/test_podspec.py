@@ -109,3 +109,18 @@ def test_every_container_prodigy_adds_has_requests_and_limits_small_by_default_a
         source, base_sha="a" * 40, branch="b", image="i:1", pull_policy="Never", resources=configured))).job)
     assert [c["resources"] for c in [*pod["initContainers"], *pod["containers"]] if c["name"] != AGENT_CONTAINER] \
         == [configured, configured]
+
+
+def test_the_pods_plumbing_processes_load_no_configuration_models() -> None:
+    """fetch-repo and emit-results start in every pod (one per item in a map Job): they must
+    not pay for pydantic and the cluster configuration models."""
+    import subprocess
+    import sys
+
+    from prodigy.k8s.manifests.contract import AGENT
+    from prodigy.k8s.transport import podenv
+
+    assert podenv.WORKDIR == AGENT.workdir
+    code = "import sys, prodigy.cli.agent_transport, prodigy.k8s.transport.pod; print('pydantic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -9,6 +9,11 @@
     dlq/<repo>/<session-id>.json                  the dead-letter queue: items that failed
 
 Agent worktrees are a session's own (`prodigy.repo.agents`, which names them); the rest is here.
+
+On a cluster each phase runs in a pod; besides its commits, a pod hands back (in its state
+directory, which travels home with them) ``setup-report.json`` (the items and how they were
+chosen) or ``agent-report.json`` (how an item's agent ended), and reduce's pod gets the
+``${map.*}`` variables as ``reduce-variables.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ from pathlib import Path
 
 from prodigy import paths
 from prodigy.workflow.mapreduce_vars import item_id
+
+
+POD_SETUP_REPORT = "setup-report.json"
+POD_AGENT_REPORT = "agent-report.json"
+POD_REDUCE_VARIABLES = "reduce-variables.json"
 
 
 def state_dir(session_id: str, home: Path | None = None) -> Path:

@@ -69,17 +69,25 @@ class DeadLetterQueue:
     original_branch: str
     workflow_path: str | None
     items: Mapping[str, DeadLetter] = field(default_factory=dict)
+    # A cluster session's: `dlq retry` of it runs there again, even after the session is gone.
+    cluster: str | None = None
+    namespace: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"session_id": self.session_id, "repo": self.repo, "original_branch": self.original_branch,
-                "workflow_path": self.workflow_path,
-                "items": [letter.to_json() for letter in sorted(self.items.values(), key=lambda item: item.index)]}
+        data: dict[str, Any] = {
+            "session_id": self.session_id, "repo": self.repo, "original_branch": self.original_branch,
+            "workflow_path": self.workflow_path,
+            "items": [letter.to_json() for letter in sorted(self.items.values(), key=lambda item: item.index)]}
+        if self.cluster is not None:
+            data.update(cluster=self.cluster, namespace=self.namespace)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DeadLetterQueue:
         letters = [DeadLetter.from_json(item) for item in data.get("items") or ()]
         return cls(session_id=data["session_id"], repo=data["repo"], original_branch=data["original_branch"],
-                   workflow_path=data.get("workflow_path"), items={letter.item_id: letter for letter in letters})
+                   workflow_path=data.get("workflow_path"), items={letter.item_id: letter for letter in letters},
+                   cluster=data.get("cluster"), namespace=data.get("namespace"))
 
 
 class DeadLetterStore:
@@ -99,10 +107,11 @@ class DeadLetterStore:
 
     @classmethod
     def open(cls, path: Path, *, session_id: str, repo: Path, original_branch: str,
-             workflow_path: Path | None) -> DeadLetterStore:
+             workflow_path: Path | None, cluster: str | None = None, namespace: str | None = None) -> DeadLetterStore:
         existing = cls.read(path)
         queue = existing or DeadLetterQueue(session_id, str(repo), original_branch,
-                                            str(workflow_path) if workflow_path else None)
+                                            str(workflow_path) if workflow_path else None, cluster=cluster,
+                                            namespace=namespace)
         return cls(path, queue)
 
     @property
