@@ -212,7 +212,7 @@ class MapJob:
             raise
         ctx.console.detail(f"map Job: {plural(len(self.indexes), 'item')}, items {plan.total_bytes} bytes in "
                            f"{len(plan.chunks) + 1} ConfigMap(s), {transport.describe()}")
-        return ClusterRun(ctx.cluster, inputs, objects, ctx.request.workflow.name), transport
+        return ClusterRun(ctx.cluster, inputs, objects, ctx.request.workflow.name, ctx.request.repo), transport
 
     def _submit(self, run: ClusterRun, transport: RunTransport) -> SubmittedRun | None:
         ctx = self.ctx

@@ -54,7 +54,7 @@ def run_phase_pod(ctx: SessionContext, spec: PhasePod, *,
     try:
         inputs = ctx.inputs(phase=spec.phase, run_id=run_id, base_sha=transport.base_sha,
                             agent_args=spec.agent_args).with_additions(transport.additions)
-        run = ClusterRun(ctx.cluster, inputs, build_run_objects(inputs), ctx.request.workflow.name)
+        run = ClusterRun(ctx.cluster, inputs, build_run_objects(inputs), ctx.request.workflow.name, ctx.request.repo)
         pod = PodRun(ctx.kube, run, transport, ctx.interrupts, say=ctx.console.info, warn=ctx.console.warn,
                      display=display)
         ctx.job_started(run.job_name, run_id, transport.base_sha)

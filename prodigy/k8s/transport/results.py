@@ -42,7 +42,8 @@ BUNDLE_MEMBER = "commits.bundle"
 STATE_PREFIX = "state/"
 CARRIERS = ("bundle", "push", "none")
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_BRANCH = re.compile(r"prodigy-session-[A-Za-z0-9][A-Za-z0-9._-]*")
+# A session's branch, or one of its MapReduce agents' (`prodigy.repo.agents.agent_branch`).
+_BRANCH = re.compile(r"prodigy-(?:agent-)?session-[A-Za-z0-9][A-Za-z0-9._-]*")
 # Base64 grows 4/3: 7 MiB of bundle stays under the kubelet's default 10 MiB log rotation size.
 LOG_CHANNEL_SAFE_BYTES = 7 * MIB
 
@@ -73,7 +74,7 @@ class ResultSummary:
             if not isinstance(value, str) or not _SHA.fullmatch(value):
                 raise TransportError(f"result summary is malformed: {name} {value!r} is not a commit id")
         if not isinstance(summary.branch, str) or not _BRANCH.fullmatch(summary.branch):
-            raise TransportError(f"result summary is malformed: branch {summary.branch!r} is not a session branch")
+            raise TransportError(f"result summary is malformed: branch {summary.branch!r} is not a session's branch")
         if summary.carried_by not in CARRIERS:
             raise TransportError(f"result summary is malformed: carried_by {summary.carried_by!r} is not one of "
                                  f"{', '.join(CARRIERS)}")

@@ -121,3 +121,20 @@ def test_a_sound_archive_still_lands(landed: tuple[Path, str, str, bytes], tmp_p
     import_results(repo, archive, expected_base=base, branch=BRANCH, state_dest=tmp_path / "state")
     assert run_git(repo, "rev-parse", BRANCH) == head
     assert (tmp_path / "state" / "checkpoints" / "c.json").read_bytes() == b"{}"
+
+
+@pytest.mark.parametrize("branch, accepted", [
+    ("prodigy-session-0b492fb1-c44b-4565-87ff-eb39d91b2e71", True),
+    ("prodigy-agent-session-0b492fb1-c44b-4565-87ff-eb39d91b2e71-item_3", True),   # a MapReduce agent's
+    ("main", False),
+    ("refs/heads/prodigy-session-x", False),
+    ("--force", False),
+])
+def test_the_summary_names_a_branch_of_a_session_or_of_one_of_its_agents(branch: str, accepted: bool) -> None:
+    text = json.dumps({"base_sha": "a" * 40, "head_sha": "b" * 40, "branch": branch, "exit_code": 0, "commits": 1,
+                       "carried_by": "bundle"})
+    if accepted:
+        assert ResultSummary.from_json(text).branch == branch
+    else:
+        with pytest.raises(TransportError, match="is not a session's branch"):
+            ResultSummary.from_json(text)
