@@ -24,12 +24,13 @@ import json
 import os
 import subprocess
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prodigy.errors import EXIT_FAILURE, EXIT_INTERNAL, ProdigyError
+from prodigy.ui.console import Console
 
 TERMINATION_LOG_ENV = "PRODIGY_TERMINATION_LOG"     # tests point it at a temp file
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
@@ -133,59 +134,59 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
     """Run the workflow; always leave a termination message; return the workflow's exit code."""
     if request.phase:
         return execute_phase(request, environ)
-    from prodigy.local.executor import ExecutionRequest
-    from prodigy.local.executor import execute as run_steps
-    from prodigy.local.signals import interrupts_raise
-    from prodigy.ui.console import Console
-    from prodigy.workflow.loader import load_workflow
+    from prodigy.k8s.transport.pod import AgentSide
 
     env = dict(os.environ if environ is None else environ)
     console = Console(request.verbosity)
-    summary: dict[str, Any] = {"status": "failed", "exit_code": EXIT_FAILURE}
     # Repository transport: the init container checked the repository out; the results container
     # waits for our export (and our heartbeat tells it we are alive). None for Jobs without it.
-    from prodigy.k8s.shipped_workflow import SECRETS_ENV, restore_secrets
+    side = AgentSide.from_env(env)
+
+    def work(alive: contextlib.ExitStack) -> tuple[dict[str, Any], int]:
+        if side is not None:
+            alive.enter_context(side.heartbeat())
+        return _run_workflow(request, side, env, console)
+
+    return _always_terminate(work, lambda: side, env, console)
+
+
+def execute_phase(request: AgentRequest, environ: Mapping[str, str] | None = None) -> int:
+    """One phase of a MapReduce session (`prodigy.local.mapreduce.pod_phases`), in a pod of the
+    repository transport: the phase runs in the checkout, its commits and state go home with the
+    export. A map Job's pod works on the item of its completion index, on that item's branch."""
     from prodigy.k8s.transport.pod import AgentSide
 
+    env = dict(os.environ if environ is None else environ)
+    console = Console(request.verbosity)
     side = AgentSide.from_env(env)
-    # The heartbeat tells the results container we are alive: it must last until the export is
-    # written (below, in `finally`), or a slow export after SIGTERM reads as a dead agent.
-    alive = contextlib.ExitStack()
-    if side is not None:
+    exported = [side]            # a map pod exports its item's branch, chosen once the item is known
+
+    def work(alive: contextlib.ExitStack) -> tuple[dict[str, Any], int]:
+        if side is None:
+            raise ProdigyError(f"the {request.phase} phase runs only in a pod of `prodigy cook --cluster`")
+        if request.phase not in PHASES:
+            raise ProdigyError(f"unknown MapReduce phase {request.phase!r} (one of {', '.join(PHASES)})")
         alive.enter_context(side.heartbeat())
+        summary = _run_phase(request, side, env, console, exported)
+        return summary, int(summary["exit_code"])
+
+    return _always_terminate(work, lambda: exported[0], env, console)
+
+
+def _always_terminate(work: Callable[[contextlib.ExitStack], tuple[dict[str, Any], int]],
+                      exporter: Callable[[], Any], env: Mapping[str, str], console: Console) -> int:
+    """Run ``work`` and return its exit code; whatever happens, export the commits so far (when
+    the pod has the repository transport) and leave a termination message.
+
+    ``work`` enters the heartbeat into the stack it is given: the heartbeat tells the results
+    container we are alive, so it must last until the export is written, or a slow export after
+    SIGTERM reads as a dead agent.
+    """
+    summary: dict[str, Any] = {"status": "failed", "exit_code": EXIT_FAILURE}
+    alive = contextlib.ExitStack()
     try:
-        loaded = load_workflow(request.workflow_path)
-        for warning in loaded.warnings:
-            console.warn(warning)
-        # The shipped file has `<redacted>` for each secret; the values come from the run's
-        # Secret, and the steps see each one as its own variable, as in a local run.
-        workflow = restore_secrets(loaded.workflow, env)
-        env.pop(SECRETS_ENV, None)
-        root = Path(env.get(WORKDIR_ENV) or os.getcwd())
-        session_id = env.get("PRODIGY_SESSION_ID") or env.get("PRODIGY_RUN_ID") or "agent"
-        if side is not None:
-            workdir, state_dir, resume = side.repo_dir, side.state_dir, side.resuming
-        else:
-            workdir, state_dir, resume = prepare_workspace(root, env), root / ".prodigy-state" / session_id, False
-        kills_before = _own_oom_kills()
-        with interrupts_raise():
-            result = run_steps(ExecutionRequest(
-                workflow=workflow, workdir=workdir, state_dir=state_dir, session_id=session_id,
-                args=request.args, max_iterations=request.max_iterations, resume=resume, environ=env,
-                verbosity=request.verbosity), console)
-        summary = result.to_json()
-        # With the transport, `prodigy cook` prints the error from this summary when it finishes
-        # the session, like a local run; printing it to the log too would show it twice.
-        if result.error and result.exit_code != 0 and side is None:
-            console.error(f"Error: {result.error}")
-        if result.exit_code != 0 and _own_oom_kills() > kills_before:
-            # A step was OOM-killed: end the container the way a container-level OOM kill would,
-            # so the Job's diagnosis says "out of memory" and names the limit to raise.
-            if side is None:
-                console.error("Error: a step was killed for exceeding the container's memory limit (OOM)")
-            summary.update(exit_code=EXIT_OOM, oom_killed=True)
-            return EXIT_OOM
-        return result.exit_code
+        summary, code = work(alive)
+        return code
     except ProdigyError as exc:
         summary = {"status": "failed", "exit_code": exc.exit_code, "error": exc.message, "failed_step": None}
         console.error(f"Error: {exc.message}")
@@ -202,11 +203,12 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
                    "crashed": True}
         # The traceback goes to the pod's log: its last lines are what the CLI shows with the error.
         traceback.print_exc()
-        if side is None:
+        if exporter() is None:   # with the transport, `prodigy cook` prints it from the summary
             console.error(f"Error: {error}")
         return EXIT_INTERNAL
     finally:
         try:
+            side = exporter()
             if side is not None:   # on success and failure alike: the commits so far, and the checkpoint
                 side.export(int(summary.get("exit_code", EXIT_FAILURE)))
         finally:
@@ -214,45 +216,47 @@ def execute(request: AgentRequest, environ: Mapping[str, str] | None = None) -> 
             write_termination_message(summary, env)
 
 
-def execute_phase(request: AgentRequest, environ: Mapping[str, str] | None = None) -> int:
-    """One phase of a MapReduce session (`prodigy.local.mapreduce.pod_phases`), in a pod of the
-    repository transport: the phase runs in the checkout, its commits and state go home with the
-    export. A map Job's pod works on the item of its completion index, on that item's branch."""
-    from prodigy.k8s.transport.pod import AgentSide
-    from prodigy.ui.console import Console
+def _run_workflow(request: AgentRequest, side: Any, env: dict[str, str],
+                  console: Console) -> tuple[dict[str, Any], int]:
+    """A standard workflow in this container: its termination summary and exit code."""
+    from prodigy.k8s.shipped_workflow import SECRETS_ENV, restore_secrets
+    from prodigy.local.executor import ExecutionRequest
+    from prodigy.local.executor import execute as run_steps
+    from prodigy.local.signals import interrupts_raise
+    from prodigy.workflow.loader import load_workflow
 
-    env = dict(os.environ if environ is None else environ)
-    console = Console(request.verbosity)
-    summary: dict[str, Any] = {"status": "failed", "exit_code": EXIT_FAILURE}
-    side = AgentSide.from_env(env)
-    exported = [side]            # a map pod exports its item's branch, chosen once the item is known
-    alive = contextlib.ExitStack()   # the heartbeat lasts until the export is written (see execute)
-    try:
+    loaded = load_workflow(request.workflow_path)
+    for warning in loaded.warnings:
+        console.warn(warning)
+    # The shipped file has `<redacted>` for each secret; the values come from the run's
+    # Secret, and the steps see each one as its own variable, as in a local run.
+    workflow = restore_secrets(loaded.workflow, env)
+    env.pop(SECRETS_ENV, None)
+    root = Path(env.get(WORKDIR_ENV) or os.getcwd())
+    session_id = env.get("PRODIGY_SESSION_ID") or env.get("PRODIGY_RUN_ID") or "agent"
+    if side is not None:
+        workdir, state_dir, resume = side.repo_dir, side.state_dir, side.resuming
+    else:
+        workdir, state_dir, resume = prepare_workspace(root, env), root / ".prodigy-state" / session_id, False
+    kills_before = _own_oom_kills()
+    with interrupts_raise():
+        result = run_steps(ExecutionRequest(
+            workflow=workflow, workdir=workdir, state_dir=state_dir, session_id=session_id,
+            args=request.args, max_iterations=request.max_iterations, resume=resume, environ=env,
+            verbosity=request.verbosity), console)
+    summary = result.to_json()
+    # With the transport, `prodigy cook` prints the error from this summary when it finishes
+    # the session, like a local run; printing it to the log too would show it twice.
+    if result.error and result.exit_code != 0 and side is None:
+        console.error(f"Error: {result.error}")
+    if result.exit_code != 0 and _own_oom_kills() > kills_before:
+        # A step was OOM-killed: end the container the way a container-level OOM kill would,
+        # so the Job's diagnosis says "out of memory" and names the limit to raise.
         if side is None:
-            raise ProdigyError(f"the {request.phase} phase runs only in a pod of `prodigy cook --cluster`")
-        if request.phase not in PHASES:
-            raise ProdigyError(f"unknown MapReduce phase {request.phase!r} (one of {', '.join(PHASES)})")
-        alive.enter_context(side.heartbeat())
-        summary = _run_phase(request, side, env, console, exported)
-        return int(summary["exit_code"])
-    except ProdigyError as exc:
-        summary = {"status": "failed", "exit_code": exc.exit_code, "error": exc.message, "failed_step": None}
-        console.error(f"Error: {exc.message}")
-        if exc.hint:
-            console.error(f"hint: {exc.hint}")
-        return exc.exit_code
-    except Exception as exc:  # noqa: BLE001 - a bug in the agent: the user must read what broke
-        summary = {"status": "failed", "exit_code": EXIT_INTERNAL, "crashed": True, "failed_step": None,
-                   "error": f"the agent crashed: {type(exc).__name__}: {exc}"}
-        traceback.print_exc()
-        return EXIT_INTERNAL
-    finally:
-        try:
-            if exported[0] is not None:
-                exported[0].export(int(summary.get("exit_code", EXIT_FAILURE)))
-        finally:
-            alive.close()
-            write_termination_message(summary, env)
+            console.error("Error: a step was killed for exceeding the container's memory limit (OOM)")
+        summary.update(exit_code=EXIT_OOM, oom_killed=True)
+        return summary, EXIT_OOM
+    return summary, result.exit_code
 
 
 def _run_phase(request: AgentRequest, side: Any, env: dict[str, str], console: Any,
