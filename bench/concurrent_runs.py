@@ -118,6 +118,8 @@ def main() -> None:
         from testing import cluster as clusters
 
         started_cluster = clusters.start(work / "cluster", "bench")
+        # On a real node the image must exist under the bench's name (a no-op on the process node).
+        started_cluster.tag_image(started_cluster.test_image, "prodigy-agent:bench")
         (work / "home").mkdir(parents=True, exist_ok=True)
         (work / "home" / "kubernetes.yaml").write_text(json.dumps({"clusters": {"bench": {
             "kubeconfig_path": str(started_cluster.kubeconfig), "context": started_cluster.admin_context,

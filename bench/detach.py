@@ -168,6 +168,8 @@ def main() -> None:
         from testing import cluster as clusters
 
         started_cluster = clusters.start(work / "cluster", "bench")
+        # On a real node the image must exist under the bench's name (a no-op on the process node).
+        started_cluster.tag_image(started_cluster.test_image, args.image)
         kubeconfig, context = started_cluster.kubeconfig, started_cluster.admin_context
     else:
         kubeconfig, context = args.kubeconfig, args.context

@@ -203,6 +203,8 @@ def main() -> None:
         from testing import cluster as clusters
 
         started_cluster = clusters.start(work / "cluster", "bench")
+        # On a real node the image must exist under the bench's name (a no-op on the process node).
+        started_cluster.tag_image(started_cluster.test_image, args.image)
         kubeconfig, context, kubectl_bin = started_cluster.kubeconfig, started_cluster.admin_context, \
             str(started_cluster.kubectl_path)
     else:
