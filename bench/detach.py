@@ -21,6 +21,8 @@ cluster runs, 50 runs (10 running): wall p50 1.54-1.82 s, CPU p50 0.76 s: the co
 CPU-bound (client import ~0.45 s, prodigy's config models ~0.25 s, the lookups ~0.15 s of wall),
 so on a quiet machine its wall time is about its CPU time; with 50 finished runs and load ~4,
 p50 1.22 s, best 0.78 s. attach: line written -> shown p50 0.001 s, max 0.028 s.
+Again with no other suite running (load 3-5 from the bench's own cluster), 7 rounds: detach p50 0.010 s
+(max 0.026 s); cluster runs, 50 runs (10 running) p50 0.82 s (max 0.87 s), CPU 0.78 s; attach p50 0.001 s.
 Before `cook --detach` skipped the interpreter's teardown, exit - Job resumed was p50 0.53 s.
 """
 
