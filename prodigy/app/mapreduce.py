@@ -46,6 +46,13 @@ def _read(path: Path, console: Console) -> LoadedMapReduce:
 
 
 def _refuse_options(options: RunOptions) -> None:
+    if options.detach:
+        # This client drives the phases (setup, the map Job, every merge, reduce): without it
+        # nothing would merge the agents' commits, so a detached MapReduce run cannot exist.
+        raise UsageError("--detach does not apply to a MapReduce workflow: this client drives its phases and merges "
+                         "each agent's commits as they arrive",
+                         hint="drop --detach; if the run is interrupted, `prodigy resume SESSION` continues it "
+                              "where it stopped")
     if options.map_globs:
         raise UsageError("--map does not apply to a MapReduce workflow: its `map:` section chooses the items")
     if options.max_iterations > 1:

@@ -49,7 +49,7 @@ def _verbosity(verbose: int, quiet: bool) -> int:
 @click.option("--keep", is_flag=True, help="Keep the finished Job and its pod (no TTL) for inspection.")
 @click.option("--detach", is_flag=True,
               help="With --cluster: submit the Job, print its run id and exit; `prodigy cluster attach RUN` "
-                   "finishes it later.")
+                   "finishes it later (standard workflows; a MapReduce run needs its client).")
 @click.option("-w", "--worktree", is_flag=True, hidden=True, help="No-op: every run uses a worktree.")
 @click.option("--fail-fast", is_flag=True, hidden=True, help="No-op, accepted for old scripts.")
 def cook(workflow: Path, path: Path, yes: bool, args: tuple[str, ...], map_globs: tuple[str, ...],

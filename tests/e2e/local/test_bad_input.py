@@ -70,6 +70,23 @@ def test_mapreduce_workflow_with_an_empty_agent_template(run_prodigy: RunProdigy
     assert _nothing_created(prodigy_home)
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--cluster", "dev", "--detach"], "--detach does not apply to a MapReduce workflow"),
+    (["--map", "*.txt"], "--map does not apply to a MapReduce workflow"),
+    (["-n", "3"], "-n/--max-iterations does not apply to a MapReduce workflow"),
+    (["--args", "a", "--args", "b"], "a MapReduce workflow takes at most one --args value"),
+])
+def test_run_options_a_mapreduce_workflow_cannot_take(run_prodigy: RunProdigy, repo: Path, prodigy_home: Path,
+                                                     flags: list[str], message: str) -> None:
+    # Refused before anything happens: no cluster is looked up ("dev" is configured nowhere).
+    wf = write(repo / "wf.yml", "name: mr\nmode: mapreduce\nmap:\n  input: items.json\n"
+                                "  agent_template:\n    - shell: 'true'\n")
+    result = run_prodigy("cook", str(wf), "-y", *flags)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert _nothing_created(prodigy_home)
+
+
 def test_missing_workflow_file(run_prodigy: RunProdigy, repo: Path) -> None:
     result = run_prodigy("cook", str(repo / "nope.yml"))
     assert result.exit_code == 2
