@@ -8,8 +8,21 @@
 2. Per-agent overhead, the git work around an agent (create its worktree, merge it into the
    session, remove worktree and branch), timed over 50 agents with prodigy's own functions:
    p50 target <= 100 ms.
+   With --upstream BIN (a `prodigy` built from iepathos/prodigy), the same 100-item run is timed
+   side by side, runs interleaved, both on a JSON-file input (`${item}` of a command's output
+   line is empty in upstream 0.4.4, so the command-input file would not be the same work there),
+   the agent's step marked `commit_required: true` (upstream 0.4.4 collects an agent's commits, and
+   so merges it, only after such a step: without it, it merges no agent at all).
+   Upstream needs a `claude` on PATH to start: testing/fake_claude, merging with git when asked.
 3. 1,000 items with max_parallel 20: completes, every item merged exactly once, no process of the
    run left behind, no worktree or agent branch left.
+
+Measured 2026-11-30, nothing else running (load 1.5-2.6 during the run), upstream built at
+0.4.4 with the installed stable Rust (`RUSTUP_TOOLCHAIN=stable cargo build --release`, 3 min 38 s),
+--upstream, 5 interleaved runs: ours wall median 5.00 s (4.14-5.41), CPU 7.06 s, every item merged
+once; upstream 6.35 s (5.37-6.89), CPU 11.50 s, 95-100 of 100 agents merged per run, and it exits 1
+at its final Claude merge (it runs Claude in the session worktree, where the fake merges the wrong
+way round). Without --upstream (command input, no commit_required): wall median 3.49 s, CPU 4.92 s.
 
 Whole-process numbers come from wait4() (resource.getrusage(RUSAGE_CHILDREN)) and perf_counter.
 """
@@ -17,6 +30,7 @@ Whole-process numbers come from wait4() (resource.getrusage(RUSAGE_CHILDREN)) an
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -41,6 +55,22 @@ map:
 reduce:
   - shell: "echo ${{map.successful}} > reduce.txt && git add reduce.txt && git commit -qm reduce"
 """
+
+
+JSON_WORKFLOW = """\
+name: bench-{items}
+mode: mapreduce
+map:
+  input: items.json
+  json_path: "$[*]"
+  max_parallel: {parallel}
+  agent_template:
+    - shell: "echo ${{item.id}} > f-${{item.id}}.txt && git add f-${{item.id}}.txt && git commit -qm item-${{item.id}}"
+      commit_required: true
+reduce:
+  - shell: "echo ${{map.successful}} > reduce.txt && git add reduce.txt && git commit -qm reduce"
+"""
+FAKE_CLAUDE = ROOT / "testing" / "fake_claude"
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -77,13 +107,54 @@ def _leftover_processes(base: Path) -> list[str]:
     return found
 
 
-def run_once(items: int, parallel: int) -> dict[str, float | int | bool]:
+def _json_items(repo: Path, items: int, env: dict[str, str]) -> None:
+    (repo / "items.json").write_text(json.dumps([{"id": n} for n in range(1, items + 1)]))
+    subprocess.run(["git", "add", "items.json"], cwd=repo, check=True, env=env)
+    subprocess.run(["git", "commit", "-qm", "items"], cwd=repo, check=True, env=env)
+
+
+def run_upstream_once(binary: Path, items: int, parallel: int) -> dict[str, float | int]:
+    """One `prodigy run -y` of upstream's binary on the JSON-input file: wall, CPU, RSS, its exit
+    code, and how many agents' commits reached its session branch."""
+    with tempfile.TemporaryDirectory(prefix="upstream-mr-bench-", ignore_cleanup_errors=True) as tmp:
+        base = Path(tmp)
+        home = base / "home"
+        home.mkdir()
+        # Upstream keeps its state under $HOME/.prodigy and calls git with the user's config.
+        env = {**_env(home), "HOME": str(home), "PATH": f"{FAKE_CLAUDE}{os.pathsep}{os.environ['PATH']}",
+               "FAKE_CLAUDE_SCENARIO_JSON": json.dumps(
+                   {"rules": [{"match": "^/prodigy-merge-worktree", "actions": [{"merge": "union"}]}]})}
+        (home / ".gitconfig").write_text("[user]\n\tname = bench\n\temail = b@localhost\n")
+        repo = _repo(base)
+        _json_items(repo, items, env)
+        workflow = base / "bench.yml"
+        workflow.write_text(JSON_WORKFLOW.format(items=items, parallel=parallel))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        proc = subprocess.run([str(binary), "run", str(workflow), "-y"], cwd=repo, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sessions = subprocess.run(["git", "branch", "--list", "prodigy-session-*", "--format=%(refname:short)"],
+                                  cwd=repo, capture_output=True, text=True, check=True).stdout.split()
+        merged = 0
+        for branch in sessions:
+            subjects = subprocess.run(["git", "log", "--pretty=%s", branch], cwd=repo, capture_output=True,
+                                      text=True, check=True).stdout.splitlines()
+            merged = max(merged, sum(1 for n in range(1, items + 1) if f"item-{n}" in subjects))
+        return {"wall": wall, "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+                "rss_mib": after.ru_maxrss / 1024, "exit_code": proc.returncode, "agents_merged": merged}
+
+
+def run_once(items: int, parallel: int, *, json_input: bool = False) -> dict[str, float | int | bool]:
     """One `prodigy cook -y` of the benchmark workflow in a scratch repository, and what it left."""
     with tempfile.TemporaryDirectory(prefix="prodigy-mr-bench-", ignore_cleanup_errors=True) as tmp:
         base = Path(tmp)
         repo = _repo(base)
         workflow = base / "bench.yml"
-        workflow.write_text(WORKFLOW.format(items=items, parallel=parallel))
+        if json_input:
+            _json_items(repo, items, _env(base / "home"))
+        workflow.write_text((JSON_WORKFLOW if json_input else WORKFLOW).format(items=items, parallel=parallel))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run([str(PRODIGY), "cook", str(workflow), "-y", "-q"], cwd=repo, env=_env(base / "home"),
@@ -167,6 +238,28 @@ def _cpu_since(before: resource.struct_rusage) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def bench_100_side_by_side(runs: int, upstream: Path) -> bool:
+    ours, theirs = [], []
+    for _ in range(runs):                       # interleaved: both see the same machine
+        ours.append(run_once(100, 10, json_input=True))
+        theirs.append(run_upstream_once(upstream, 100, 10))
+    for name, results in (("ours", ours), ("upstream", theirs)):
+        walls = [float(result["wall"]) for result in results]
+        cpus = [float(result["cpu"]) for result in results]
+        print(f"100 items, max_parallel 10, JSON input, {name} ({runs} runs): wall median {statistics.median(walls):.2f} s "
+              f"({min(walls):.2f}-{max(walls):.2f}); CPU median {statistics.median(cpus):.2f} s; peak RSS "
+              f"{max(float(result['rss_mib']) for result in results):.0f} MiB")
+    print(f"  ours: every item merged once: {all(result['merged_once'] for result in ours)}")
+    print(f"  upstream: exit codes {sorted({int(result['exit_code']) for result in theirs})}; agents whose commits "
+          f"reached its session branch: {[int(result['agents_merged']) for result in theirs]} of 100")
+    our_wall = statistics.median(float(result["wall"]) for result in ours)
+    their_wall = statistics.median(float(result["wall"]) for result in theirs)
+    our_cpu = statistics.median(float(result["cpu"]) for result in ours)
+    their_cpu = statistics.median(float(result["cpu"]) for result in theirs)
+    print(f"  ratio ours/upstream: wall {our_wall / their_wall:.2f}x, CPU {our_cpu / their_cpu:.2f}x")
+    return our_wall <= their_wall and our_cpu <= 1.5 * their_cpu and all(result["merged_once"] for result in ours)
+
+
 def bench_100(runs: int) -> bool:
     results = [run_once(100, 10) for _ in range(runs)]
     walls = sorted(float(result["wall"]) for result in results)
@@ -203,8 +296,12 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5, help="runs of the 100-item benchmark (median reported)")
     parser.add_argument("--only", choices=("100", "overhead", "1000"), help="run one of the three parts")
+    parser.add_argument("--upstream", type=Path, metavar="BIN",
+                        help="upstream's prodigy binary: time the 100-item run side by side with it")
     options = parser.parse_args()
-    parts = {"100": lambda: bench_100(options.runs), "overhead": bench_overhead, "1000": bench_1000}
+    parts = {"100": lambda: bench_100(options.runs) if options.upstream is None
+             else bench_100_side_by_side(options.runs, options.upstream.resolve()),
+             "overhead": bench_overhead, "1000": bench_1000}
     chosen = [options.only] if options.only else list(parts)
     results = [parts[name]() for name in chosen]
     print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
