@@ -17,8 +17,8 @@
 3. 1,000 items with max_parallel 20: completes, every item merged exactly once, no process of the
    run left behind, no worktree or agent branch left.
 
-Measured 2026-11-30, nothing else running (load 1.5-2.6 during the run), upstream built at
-0.4.4 with the installed stable Rust (`RUSTUP_TOOLCHAIN=stable cargo build --release`, 3 min 38 s),
+Measured 2026-11-30, nothing else running (load 1.5-2.6 during the run), upstream built from its
+main at 480b22a (version 0.4.4) with the installed stable Rust (`RUSTUP_TOOLCHAIN=stable cargo build --release`, 3 min 38 s),
 --upstream, 5 interleaved runs: ours wall median 5.00 s (4.14-5.41), CPU 7.06 s, every item merged
 once; upstream 6.35 s (5.37-6.89), CPU 11.50 s, 95-100 of 100 agents merged per run, and it exits 1
 at its final Claude merge (it runs Claude in the session worktree, where the fake merges the wrong
