@@ -27,10 +27,13 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prodigy.errors import EXIT_FAILURE, EXIT_INTERNAL, ProdigyError
 from prodigy.ui.console import Console
+
+if TYPE_CHECKING:
+    from prodigy.k8s.transport.pod import AgentSide
 
 TERMINATION_LOG_ENV = "PRODIGY_TERMINATION_LOG"     # tests point it at a temp file
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
@@ -174,7 +177,7 @@ def execute_phase(request: AgentRequest, environ: Mapping[str, str] | None = Non
 
 
 def _always_terminate(work: Callable[[contextlib.ExitStack], tuple[dict[str, Any], int]],
-                      exporter: Callable[[], Any], env: Mapping[str, str], console: Console) -> int:
+                      exporter: Callable[[], AgentSide | None], env: Mapping[str, str], console: Console) -> int:
     """Run ``work`` and return its exit code; whatever happens, export the commits so far (when
     the pod has the repository transport) and leave a termination message.
 
@@ -193,10 +196,6 @@ def _always_terminate(work: Callable[[contextlib.ExitStack], tuple[dict[str, Any
         if exc.hint:
             console.error(f"hint: {exc.hint}")
         return exc.exit_code
-    except subprocess.CalledProcessError as exc:
-        summary = {"status": "failed", "exit_code": EXIT_FAILURE, "error": f"workspace setup failed: {exc}"}
-        console.error(f"Error: workspace setup failed: {exc}")
-        return EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - a bug in the agent: the user must read what broke
         error = f"the agent crashed: {type(exc).__name__}: {exc}"
         summary = {"status": "failed", "exit_code": EXIT_INTERNAL, "error": error, "failed_step": None,
@@ -216,7 +215,7 @@ def _always_terminate(work: Callable[[contextlib.ExitStack], tuple[dict[str, Any
             write_termination_message(summary, env)
 
 
-def _run_workflow(request: AgentRequest, side: Any, env: dict[str, str],
+def _run_workflow(request: AgentRequest, side: AgentSide | None, env: dict[str, str],
                   console: Console) -> tuple[dict[str, Any], int]:
     """A standard workflow in this container: its termination summary and exit code."""
     from prodigy.k8s.shipped_workflow import SECRETS_ENV, restore_secrets
@@ -237,7 +236,11 @@ def _run_workflow(request: AgentRequest, side: Any, env: dict[str, str],
     if side is not None:
         workdir, state_dir, resume = side.repo_dir, side.state_dir, side.resuming
     else:
-        workdir, state_dir, resume = prepare_workspace(root, env), root / ".prodigy-state" / session_id, False
+        try:
+            workdir = prepare_workspace(root, env)
+        except subprocess.CalledProcessError as exc:
+            raise ProdigyError(f"workspace setup failed: {exc}") from None
+        state_dir, resume = root / ".prodigy-state" / session_id, False
     kills_before = _own_oom_kills()
     with interrupts_raise():
         result = run_steps(ExecutionRequest(
