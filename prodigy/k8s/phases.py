@@ -62,7 +62,7 @@ class ClusterRun:
     inputs: JobSpecInputs
     objects: RunObjects
     workflow_name: str
-    repo: Path | None = None            # the repository it runs from (for the run index)
+    repo: Path | None                   # the repository it runs from, for the run index (None: reattached)
 
     @property
     def run_id(self) -> str:
@@ -258,7 +258,8 @@ def reattach(cluster: ResolvedCluster, job: dict[str, Any]) -> tuple[ClusterRun,
     identity = existing.identity_of(job)
     cluster = replace(cluster, namespace=str(meta["namespace"]), ttl_seconds=retention.ttl_after_collect(job))
     inputs = JobSpecInputs(identity=identity, cluster=cluster, workflow_text="", detached=retention.is_detached(job))
-    run = ClusterRun(cluster, inputs, RunObjects(job=job, owned=()), identity.workflow_name)
+    # Reattaching submits nothing, so nothing goes to the run index: the record is already there.
+    run = ClusterRun(cluster, inputs, RunObjects(job=job, owned=()), identity.workflow_name, repo=None)
     owned = tuple(ObjectRef(kind, cluster.namespace, name) for kind, name in existing.owned_names(job))
     return run, SubmittedRun(identity.run_id, cluster.namespace, str(meta["name"]), str(meta["uid"]), owned)
 

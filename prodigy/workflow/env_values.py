@@ -25,7 +25,7 @@ from pydantic import BeforeValidator, Discriminator, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
 from prodigy.workflow import expressions
-from prodigy.workflow.step_options import NonEmptyText, StrictModel, scalar_text
+from prodigy.workflow.step_options import NonEmptyText, StrictModel, checked_expression, scalar_text
 
 __all__ = ["ComputedValue", "EnvInput", "SecretInput", "split_env"]
 
@@ -49,10 +49,7 @@ class EnvMapping(StrictModel):
         if self.condition is not None:
             if self.when_true is None or self.when_false is None:
                 raise PydanticCustomError("shape", "`condition` needs both `when_true` and `when_false`")
-            try:
-                expressions.parse(self.condition)
-            except expressions.ExpressionError as error:
-                raise PydanticCustomError("expression", "invalid condition: {error}", {"error": str(error)}) from None
+            checked_expression(self.condition, expressions.parse, expressions.ExpressionError, "invalid condition: ")
         return self
 
 

@@ -37,7 +37,7 @@ from prodigy.workflow.item_filter import FilterExpression, SortKey
 from prodigy.workflow.item_selection import SelectionSpec
 from prodigy.workflow.model import MergeBlock, MergeInput, Step, StepKind, RetryFix, Workflow
 from prodigy.workflow.env_values import ComputedValue, EnvInput, SecretInput, split_env
-from prodigy.workflow.step_options import NonEmptyText, PositiveInt, StrictModel, shape_tag
+from prodigy.workflow.step_options import NonEmptyText, PositiveInt, StrictModel, checked_expression, shape_tag
 
 __all__ = [
     "DEFAULT_MAX_PARALLEL",
@@ -174,30 +174,21 @@ class MapSpec(StrictModel):
     @classmethod
     def _json_path(cls, value: str) -> str:
         if value.strip():
-            try:
-                jsonpath.compile_path(value)
-            except jsonpath.JsonPathError as error:
-                raise PydanticCustomError("expression", "invalid json_path: {error}", {"error": str(error)}) from None
+            checked_expression(value, jsonpath.compile_path, jsonpath.JsonPathError, "invalid json_path: ")
         return value
 
     @field_validator("filter")
     @classmethod
     def _filter(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                item_filter.parse_filter(value)
-            except item_filter.FilterError as error:
-                raise PydanticCustomError("expression", "{error}", {"error": str(error)}) from None
+            checked_expression(value, item_filter.parse_filter, item_filter.FilterError)
         return value
 
     @field_validator("sort_by")
     @classmethod
     def _sort_by(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                item_filter.parse_sort(value)
-            except item_filter.FilterError as error:
-                raise PydanticCustomError("expression", "{error}", {"error": str(error)}) from None
+            checked_expression(value, item_filter.parse_sort, item_filter.FilterError)
         return value
 
 

@@ -22,6 +22,7 @@ from prodigy.workflow.env_values import ComputedValue, EnvInput, SecretInput, sp
 from prodigy.workflow.step_options import (
     CaptureFormat,
     CaptureStreams,
+    checked_expression,
     EnvValue,
     ForeachSpec,
     NonEmptyText,
@@ -182,10 +183,7 @@ class Step(StrictModel):
     @classmethod
     def _parse_when(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                expressions.parse(value)
-            except expressions.ExpressionError as error:
-                raise PydanticCustomError("expression", "invalid condition: {error}", {"error": str(error)}) from None
+            checked_expression(value, expressions.parse, expressions.ExpressionError, "invalid condition: ")
         return value
 
     @model_validator(mode="after")

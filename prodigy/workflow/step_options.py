@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -319,3 +320,15 @@ ValidateInput = Annotated[
         custom_error_message="expected a list of steps or a mapping such as {claude: '/check', result_file: 'r.json'}",
     ),
 ]
+
+
+def checked_expression(value: str, parse: Callable[[str], object], errors: type[Exception],
+                       label: str = "") -> str:
+    """``value`` when ``parse`` accepts it. Expressions are parsed when the file loads, so a bad
+    one is a validation error (type "expression", ``label`` before the parser's message) that the
+    loader reports with its key and line, before anything runs."""
+    try:
+        parse(value)
+    except errors as error:
+        raise PydanticCustomError("expression", label + "{error}", {"error": str(error)}) from None
+    return value

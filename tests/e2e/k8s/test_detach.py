@@ -12,14 +12,13 @@ import json
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
-from typing import IO
 
 import pytest
 
 from tests.e2e.k8s.conftest import PRODIGY, CookEnv
 from testing.repos import git
+from testing.waiting import read_until
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -71,18 +70,6 @@ def parse_table(text: str) -> dict[str, dict[str, str]]:
         cells = [line[start:end].strip() for start, end in zip(starts, [*starts[1:], None])]
         rows[cells[0]] = dict(zip(names, cells))
     return rows
-
-
-def read_until(stream: IO[str], needle: str, seen: list[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = stream.readline()
-        if not line:
-            break
-        seen.append(line)
-        if needle in line:
-            return
-    raise AssertionError(f"never saw {needle!r}; got:\n{''.join(seen)}")
 
 
 def session_record(env: CookEnv, session: str) -> dict[str, object]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.parity.conftest import Parity
-from tests.e2e.parity.test_stopped_runs import _read_until
 from testing.repos import git
+from testing.waiting import read_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -40,7 +40,7 @@ def test_editing_the_workflow_during_a_cluster_run_changes_nothing_of_that_run(
     seen: list[str] = []
     try:
         assert proc.stdout is not None
-        _read_until(proc.stdout, "step-says-first", seen, timeout=150)
+        read_until(proc.stdout, "step-says-first", seen, timeout=150)
         (side.repo / "wf.yml").write_text(_workflow("second", marker, merged))
         marker.touch()
         rest, _ = proc.communicate(timeout=150)

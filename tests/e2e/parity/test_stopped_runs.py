@@ -15,7 +15,6 @@ import json
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import pytest
 
 from tests.e2e.parity.conftest import PRODIGY, Parity, Prepared
 from testing.repos import git
+from testing.waiting import read_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -37,18 +37,6 @@ WORKFLOW = ("- shell: \"echo one > one.txt && git add one.txt && git commit -qm 
 def _metadata(side: Prepared) -> dict[str, Any]:
     (path,) = (side.home / "worktrees" / side.repo.name / ".metadata").glob("session-*.json")
     return dict(json.loads(path.read_text()))
-
-
-def _read_until(stream: Any, needle: str, seen: list[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = stream.readline()
-        if not line:
-            break
-        seen.append(line)
-        if needle in line:
-            return
-    raise AssertionError(f"never saw {needle!r}; got:\n{''.join(seen)}")
 
 
 def _resume_completes(side: Prepared, session: str) -> None:
@@ -72,7 +60,7 @@ def test_signal_while_a_step_runs_brings_back_the_commits_so_far(
     client = subprocess.Popen(side.command, cwd=side.repo, env=side.env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, bufsize=1)
     seen: list[str] = []
-    _read_until(client.stdout, "step-two-started", seen, timeout=90)
+    read_until(client.stdout, "step-two-started", seen, timeout=90)
     made = re.search(r"made=([0-9a-f]{40})", "".join(seen))
     assert made, "".join(seen)
 
